@@ -1,0 +1,60 @@
+"""The one exception hierarchy of the control plane.
+
+Lower layers raise these; exactly one place maps them to an outcome: the API middleware
+(`controlplane/api/errors.py`) turns them into Kuma's `{title, details, causes}` bodies, the CLI prints them,
+the reconciler logs a GenerationError and keeps the previous snapshot. Nothing else builds error bodies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One problem with a resource: a Kuma field path (`tracing.backends[0].name`) and Kuma's exact message."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class ControlPlaneError(Exception):
+    """Base class: every error the control plane raises on purpose."""
+
+
+class ValidationError(ControlPlaneError):
+    """Input that breaks the schema or Kuma's rules; carries every violation, not only the first."""
+
+    def __init__(self, violations: Sequence[Violation], details: str = "Resource is not valid") -> None:
+        self.violations: tuple[Violation, ...] = tuple(violations)
+        self.details = details
+        super().__init__("; ".join(str(v) for v in self.violations) or details)
+
+
+class NotFound(ControlPlaneError):
+    """The resource (or its mesh) does not exist."""
+
+
+class AlreadyExists(ControlPlaneError):
+    """create() of a resource that is already stored."""
+
+
+class Conflict(ControlPlaneError):
+    """Optimistic concurrency failure: the stored version is not the one the writer expected."""
+
+
+class StoreUnavailable(ControlPlaneError):
+    """The store cannot be reached (database down); the API maps it to 503."""
+
+
+class GenerationError(ControlPlaneError):
+    """Building Envoy configuration for one proxy failed; the previous snapshot stays in place."""
+
+    def __init__(self, generator: str, proxy: str, cause: BaseException) -> None:
+        self.generator = generator
+        self.proxy = proxy
+        super().__init__(f"generator {generator} failed for proxy {proxy}: {cause}")
