@@ -1,0 +1,101 @@
+"""Dataplane validation in Kuma's style (`dataplane_validator.go`, reference kuma-tracing.md §4.1).
+
+Beyond Kuma: addresses must be an IP or a DNS name, and no two inbounds may listen on the same address:port,
+because either would make Envoy reject the generated listeners.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from controlplane.errors import Violation
+from controlplane.resources.generated import mesh_pb2
+from controlplane.resources.mesh import valid_host
+from controlplane.resources.paths import field, index, key
+from controlplane.resources.tags import PROTOCOL_TAG, PROTOCOLS, SERVICE_TAG, validate_tags
+
+_PORT_MESSAGE = "port must be in the range [1, 65535]"
+
+
+def validate_dataplane(spec: mesh_pb2.Dataplane) -> list[Violation]:
+    if not spec.HasField("networking"):
+        return [Violation("networking", "must be defined")]
+    net = spec.networking
+    violations: list[Violation] = []
+    if not net.address:
+        violations.append(Violation("networking.address", "address can't be empty"))
+    else:
+        violations.extend(_address_problems(net.address, "networking.address", unspecified_ok=False))
+    if not net.inbound:
+        violations.append(Violation("networking", "has to contain at least one inbound interface or gateway"))
+    used: dict[tuple[str, int], int] = {}
+    for i, inbound in enumerate(net.inbound):
+        path = index("networking.inbound", i)
+        violations.extend(_validate_inbound(inbound, path))
+        listen = (inbound.address or net.address, inbound.port)
+        if listen in used:
+            violations.append(
+                Violation(path, f"{listen[0]}:{listen[1]} is already used by networking.inbound[{used[listen]}]")
+            )
+        used.setdefault(listen, i)
+    for i, outbound in enumerate(net.outbound):
+        violations.extend(_validate_outbound(outbound, index("networking.outbound", i)))
+    return violations
+
+
+def _address_problems(address: str, path: str, *, unspecified_ok: bool) -> list[Violation]:
+    if not valid_host(address):
+        return [Violation(path, "address has to be valid IP address or domain name")]
+    try:
+        if not unspecified_ok and ipaddress.ip_address(address).is_unspecified:
+            return [Violation(path, "must not be 0.0.0.0 or ::")]
+    except ValueError:
+        pass
+    return []
+
+
+def _validate_inbound(inbound: mesh_pb2.Dataplane.Networking.Inbound, path: str) -> list[Violation]:
+    violations: list[Violation] = []
+    if not 1 <= inbound.port <= 65535:
+        violations.append(Violation(field(path, "port"), _PORT_MESSAGE))
+    if inbound.service_port > 65535:
+        violations.append(Violation(field(path, "servicePort"), _PORT_MESSAGE))
+    if inbound.address:
+        violations.extend(_address_problems(inbound.address, field(path, "address"), unspecified_ok=True))
+    if inbound.service_address:
+        violations.extend(
+            _address_problems(inbound.service_address, field(path, "serviceAddress"), unspecified_ok=False)
+        )
+    tags_path = field(path, "tags")
+    tags = dict(inbound.tags)
+    if SERVICE_TAG not in tags:
+        violations.append(Violation(key(tags_path, SERVICE_TAG), "tag has to exist"))
+    protocol = tags.get(PROTOCOL_TAG)
+    if protocol is not None and protocol.lower() not in PROTOCOLS:
+        violations.append(
+            Violation(
+                key(tags_path, PROTOCOL_TAG),
+                f'tag "{PROTOCOL_TAG}" has an invalid value "{protocol}". Allowed values: {", ".join(PROTOCOLS)}',
+            )
+        )
+    violations.extend(validate_tags(tags, tags_path))
+    return violations
+
+
+def _validate_outbound(outbound: mesh_pb2.Dataplane.Networking.Outbound, path: str) -> list[Violation]:
+    violations: list[Violation] = []
+    if not 1 <= outbound.port <= 65535:
+        violations.append(Violation(field(path, "port"), _PORT_MESSAGE))
+    if outbound.address:
+        violations.extend(_address_problems(outbound.address, field(path, "address"), unspecified_ok=True))
+    tags = dict(outbound.tags)
+    if not tags.get(SERVICE_TAG):
+        violations.append(Violation(field(path, "tags"), f'mandatory tag "{SERVICE_TAG}" is missing'))
+    violations.extend(validate_tags(tags, field(path, "tags")))
+    return violations
+
+
+def identifying_service(spec: mesh_pb2.Dataplane) -> str:
+    """Alphabetically first `kuma.io/service` of the inbounds, `unknown` if none (Kuma's GetIdentifyingService)."""
+    services = sorted(i.tags[SERVICE_TAG] for i in spec.networking.inbound if SERVICE_TAG in i.tags)
+    return services[0] if services else "unknown"

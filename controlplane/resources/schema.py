@@ -1,0 +1,129 @@
+"""Strict structural check of a JSON/YAML value against a protobuf message descriptor.
+
+Why not rely on `json_format.ParseDict` errors alone: it stops at the first problem, reports protobuf paths
+(`Dataplane.networking.inbound[0].port`) instead of Kuma's (`networking.inbound[0].port`), and would let a
+typo inside a Struct (`conf`) pass silently. This walk collects every unknown field (listing the valid ones)
+and every wrong type, with Kuma paths, before anything is parsed; values that pass are then parsed by
+json_format without surprises.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from controlplane.errors import Violation
+from controlplane.resources.paths import field as field_path
+from controlplane.resources.paths import index, key
+
+_UINT32_MAX: Final = 2**32 - 1
+_INT_TYPES: Final = {
+    FieldDescriptor.TYPE_UINT32: (0, _UINT32_MAX),
+    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+}
+_FLOAT_TYPES: Final = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
+_WRAPPERS: Final = {
+    "google.protobuf.DoubleValue": FieldDescriptor.TYPE_DOUBLE,
+    "google.protobuf.BoolValue": FieldDescriptor.TYPE_BOOL,
+    "google.protobuf.StringValue": FieldDescriptor.TYPE_STRING,
+    "google.protobuf.UInt32Value": FieldDescriptor.TYPE_UINT32,
+}
+
+
+def json_field_names(descriptor: Descriptor) -> list[str]:
+    """The camelCase names a document may use, in declaration order."""
+    return [f.json_name for f in descriptor.fields]
+
+
+def unknown_field(path: str, name: str, valid: list[str]) -> Violation:
+    return Violation(field_path(path, name), f'unknown field "{name}". Valid fields: {", ".join(valid)}')
+
+
+def check_message(value: object, descriptor: Descriptor, path: str) -> list[Violation]:
+    """Violations of `value` (a decoded JSON/YAML object) against `descriptor`; [] when it will parse.
+
+    `null` anywhere means "unset", as in protobuf JSON.
+    """
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [Violation(path, "must be an object")]
+    by_name = {f.json_name: f for f in descriptor.fields} | {f.name: f for f in descriptor.fields}
+    violations: list[Violation] = []
+    for name, item in value.items():
+        fd = by_name.get(name) if isinstance(name, str) else None
+        if fd is None:
+            violations.append(unknown_field(path, str(name), json_field_names(descriptor)))
+            continue
+        violations.extend(_check_field(item, fd, field_path(path, fd.json_name)))
+    return violations
+
+
+def _check_field(value: object, fd: FieldDescriptor, path: str) -> list[Violation]:
+    if value is None:
+        return []
+    if _is_map(fd):
+        return _check_map(value, fd, path)
+    if fd.is_repeated:
+        if not isinstance(value, list):
+            return [Violation(path, "must be a list")]
+        violations: list[Violation] = []
+        for i, item in enumerate(value):
+            violations.extend(_check_single(item, fd, index(path, i)))
+        return violations
+    return _check_single(value, fd, path)
+
+
+def _is_map(fd: FieldDescriptor) -> bool:
+    return (
+        fd.type == FieldDescriptor.TYPE_MESSAGE
+        and fd.message_type is not None
+        and fd.message_type.GetOptions().map_entry
+    )
+
+
+def _check_map(value: object, fd: FieldDescriptor, path: str) -> list[Violation]:
+    if not isinstance(value, dict):
+        return [Violation(path, "must be an object")]
+    value_fd = fd.message_type.fields_by_name["value"]
+    violations: list[Violation] = []
+    for k, item in value.items():
+        if not isinstance(k, str):
+            violations.append(Violation(key(path, str(k)), "key must be a string"))
+            continue
+        violations.extend(_check_single(item, value_fd, key(path, k)))
+    return violations
+
+
+def _check_single(value: object, fd: FieldDescriptor, path: str) -> list[Violation]:
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        full_name = fd.message_type.full_name
+        if full_name == "google.protobuf.Struct":
+            return [] if value is None or isinstance(value, dict) else [Violation(path, "must be an object")]
+        if full_name in _WRAPPERS:
+            return check_scalar(value, _WRAPPERS[full_name], path)
+        return check_message(value, fd.message_type, path)
+    return check_scalar(value, fd.type, path)
+
+
+def check_scalar(value: object, field_type: int, path: str) -> list[Violation]:
+    """Type check of one scalar; bool is never accepted as a number (YAML `yes` must not become 1)."""
+    if value is None:
+        return []
+    if field_type == FieldDescriptor.TYPE_STRING:
+        return [] if isinstance(value, str) else [Violation(path, "must be a string")]
+    if field_type == FieldDescriptor.TYPE_BOOL:
+        return [] if isinstance(value, bool) else [Violation(path, "must be a boolean")]
+    if field_type in _FLOAT_TYPES:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return [] if ok else [Violation(path, "must be a number")]
+    if field_type in _INT_TYPES:
+        low, high = _INT_TYPES[field_type]
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if is_int and low <= value <= high:  # type: ignore[operator]
+            return []
+        return [Violation(path, f"must be an integer in the range [{low}, {high}]")]
+    return [Violation(path, "unsupported field type")]
