@@ -1,0 +1,75 @@
+"""HTTP API application (Kuma's routes on :5681), plus /metrics and health.
+
+`create_app` only wires things; the store, metrics and inspector are built by `cli/run.py` and passed in.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from typing import Final
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from controlplane import __version__
+from controlplane.api import inspect_routes, resources
+from controlplane.api.errors import Handler, error_middleware
+from controlplane.api.inspection import Inspector
+from controlplane.api.keys import INSPECTOR, MAX_BODY, METRICS, STORE
+from controlplane.observability import Metrics
+from controlplane.store.base import Store
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MAX_BODY: Final = 1024 * 1024
+TAGLINE: Final = "Kuma-compatible tracing control plane"
+
+
+@web.middleware
+async def logging_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id for every log line of the request, and count requests by route and status."""
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    started = time.perf_counter()
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        response = await handler(request)
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+        request.app[METRICS].api_requests.labels(request.method, route, str(response.status)).inc()
+        log.debug("api_request", method=request.method, path=request.path, status=response.status,
+                  duration_ms=round((time.perf_counter() - started) * 1000, 2))
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"hostname": socket.gethostname(), "tagline": TAGLINE, "version": __version__, "product": "controlplane"}
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def ready(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(
+    store: Store, metrics_: Metrics, inspector: Inspector | None = None, *, max_body: int = DEFAULT_MAX_BODY
+) -> web.Application:
+    app = web.Application(client_max_size=max_body, middlewares=[logging_middleware, error_middleware])
+    app[STORE] = store
+    app[METRICS] = metrics_
+    app[MAX_BODY] = max_body
+    if inspector is not None:
+        app[INSPECTOR] = inspector
+    app.router.add_get("/", index)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/ready", ready)
+    resources.add_routes(app)
+    inspect_routes.add_routes(app)
+    return app
