@@ -1,0 +1,250 @@
+"""The default, embedded store: one sqlite file (stdlib sqlite3, WAL mode) that survives restarts.
+
+All database work runs on one dedicated worker thread (a ThreadPoolExecutor with max_workers=1) that owns
+the only connection; the event loop thread never calls sqlite3, so a slow disk cannot stall ADS streams.
+One thread rather than `asyncio.to_thread` plus a lock: a sqlite3 connection belongs to the thread that made
+it, and a single FIFO worker gives commit order for free. aiosqlite would do the same with one more
+dependency.
+
+Writers are safe in one process and across processes: every write is its own `BEGIN IMMEDIATE`
+transaction, `update` only succeeds through `UPDATE ... WHERE version = ?` with a rowcount check
+(optimistic concurrency), `create` is a plain INSERT whose IntegrityError becomes AlreadyExists, and
+`busy_timeout` makes a second writer wait for the lock instead of failing. A Mesh delete removes the mesh
+and everything in it in one transaction.
+
+Changes reach `watch()` iterators after COMMIT, handed from the worker thread to the loop with
+`call_soon_threadsafe` in commit order (also when the writing task was cancelled mid-await). Only writes
+made through this SqliteStore instance are seen: another process (or another SqliteStore on the same file)
+writing to the database is not noticed by watch(). Sharing a store between replicas is the PostgreSQL
+backend's job (LISTEN/NOTIFY), not this one's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final, TypeVar
+
+import structlog
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from controlplane.errors import AlreadyExists, Conflict, NotFound, StoreUnavailable
+from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.store import rules, sqlite_schema
+from controlplane.store.base import Change, ChangeKind, Page
+from controlplane.store.fanout import ChangeFanout, ChangeStream
+from controlplane.store.sqlite_schema import format_time, parse_time, transaction
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Row = tuple[str, str, str, int, str, str]  # mesh, name, spec, version, creation_time, modification_time
+Job = Callable[[sqlite3.Connection], T]
+WriteJob = Callable[[sqlite3.Connection], tuple[T, Sequence[Change]]]
+
+_COLUMNS: Final = "mesh, name, spec, version, creation_time, modification_time"
+_KEY_MATCH: Final = "kind = ? AND mesh = ? AND name = ?"
+
+
+class SqliteStore:
+    """The Store protocol (controlplane/store/base.py) on a sqlite file.
+
+    Create with `await SqliteStore.open(path)`: opening does I/O, which a constructor could only do on the
+    loop thread.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        conn: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._path = path
+        self._conn = conn
+        self._executor = executor
+        self._loop = loop
+        self._fanout = ChangeFanout()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> SqliteStore:
+        """Open (creating if needed) and migrate the database at `path`."""
+        where = os.fspath(path)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        loop = asyncio.get_running_loop()
+        try:
+            conn = await loop.run_in_executor(executor, sqlite_schema.connect, where)
+        except sqlite3.Error as exc:
+            executor.shutdown(wait=False)
+            raise StoreUnavailable(f"cannot open sqlite database {where}: {exc}") from exc
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        log.info("store_opened", backend="sqlite", path=where, schema_version=sqlite_schema.SCHEMA_VERSION)
+        return cls(where, conn, executor, loop)
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    async def get(self, key: ResourceKey) -> Resource:
+        return await self._run(lambda conn: _select_one(conn, key))
+
+    async def list(
+        self, kind: Kind, mesh: str | None = None, *, offset: int = 0, size: int | None = None
+    ) -> Page:
+        rules.check_page(offset, size)
+        return await self._run(lambda conn: _select_page(conn, kind, mesh, offset, size))
+
+    async def create(self, resource: Resource) -> Resource:
+        rules.check_resource(resource)
+        spec = rules.copy_spec(resource.spec)
+        text = _to_json(spec)
+        return await self._write(lambda conn: _insert(conn, resource.key, spec, text))
+
+    async def update(self, resource: Resource, expected_version: int) -> Resource:
+        rules.check_resource(resource)
+        spec = rules.copy_spec(resource.spec)
+        text = _to_json(spec)
+        return await self._write(lambda conn: _update(conn, resource.key, spec, text, expected_version))
+
+    async def delete(self, key: ResourceKey) -> None:
+        await self._write(lambda conn: _delete(conn, key))
+
+    def watch(self) -> ChangeStream:
+        return self._fanout.subscribe()
+
+    async def close(self) -> None:
+        """End every watcher, let queued database work finish, then close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._fanout.close()
+        try:
+            await self._loop.run_in_executor(self._executor, self._conn.close)
+        finally:
+            self._executor.shutdown(wait=False)
+        log.info("store_closed", backend="sqlite", path=self._path)
+
+    async def _write(self, job: WriteJob[T]) -> T:
+        """Run a write on the worker; its changes are published right after COMMIT, in commit order."""
+
+        def work(conn: sqlite3.Connection) -> T:
+            result, changes = job(conn)
+            self._loop.call_soon_threadsafe(self._fanout.publish, changes)
+            return result
+
+        return await self._run(work)
+
+    async def _run(self, job: Job[T]) -> T:
+        if self._closed:
+            raise StoreUnavailable("store is closed")
+        try:
+            return await self._loop.run_in_executor(self._executor, job, self._conn)
+        except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, I/O error
+            raise StoreUnavailable(f"sqlite database {self._path}: {exc}") from exc
+
+
+# Everything below runs on the worker thread.
+
+
+def _to_json(spec: Message) -> str:
+    return str(json_format.MessageToJson(spec, sort_keys=True, indent=None))
+
+
+def _to_resource(kind: Kind, row: Row) -> Resource:
+    mesh, name, text, version, created, modified = row
+    spec = json_format.Parse(text, kind.new_spec())
+    return Resource(ResourceKey(kind, mesh, name), spec, version, parse_time(created), parse_time(modified))
+
+
+def _key_params(key: ResourceKey) -> tuple[str, str, str]:
+    return (key.kind.value, key.mesh, key.name)
+
+
+def _select_one(conn: sqlite3.Connection, key: ResourceKey) -> Resource:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM resources WHERE {_KEY_MATCH}", _key_params(key)).fetchone()
+    if row is None:
+        raise NotFound(str(key))
+    return _to_resource(key.kind, row)
+
+
+def _select_page(
+    conn: sqlite3.Connection, kind: Kind, mesh: str | None, offset: int, size: int | None
+) -> Page:
+    where, params = (
+        ("kind = ?", [kind.value]) if mesh is None else ("kind = ? AND mesh = ?", [kind.value, mesh])
+    )
+    with transaction(conn, write=False):
+        total = int(conn.execute(f"SELECT COUNT(*) FROM resources WHERE {where}", params).fetchone()[0])
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM resources WHERE {where} ORDER BY mesh, name LIMIT ? OFFSET ?",
+            [*params, -1 if size is None else size, offset],
+        ).fetchall()
+    return Page(items=tuple(_to_resource(kind, row) for row in rows), total=total)
+
+
+def _insert(
+    conn: sqlite3.Connection, key: ResourceKey, spec: Message, text: str
+) -> tuple[Resource, list[Change]]:
+    now = rules.utc_now()
+    try:
+        with transaction(conn):
+            conn.execute(
+                f"INSERT INTO resources (kind, {_COLUMNS}) VALUES (?, ?, ?, ?, 1, ?, ?)",
+                (*_key_params(key), text, format_time(now), format_time(now)),
+            )
+    except sqlite3.IntegrityError as exc:
+        raise AlreadyExists(str(key)) from exc
+    return Resource(key, spec, 1, now, now), [Change(ChangeKind.CREATED, key, 1)]
+
+
+def _update(
+    conn: sqlite3.Connection, key: ResourceKey, spec: Message, text: str, expected_version: int
+) -> tuple[Resource, list[Change]]:
+    with transaction(conn):
+        row = conn.execute(
+            f"SELECT version, creation_time, modification_time FROM resources WHERE {_KEY_MATCH}",
+            _key_params(key),
+        ).fetchone()
+        if row is None:
+            raise NotFound(str(key))
+        stored_version, created, modified = int(row[0]), parse_time(row[1]), parse_time(row[2])
+        if stored_version != expected_version:
+            raise Conflict(f"{key}: expected version {expected_version}, stored version is {stored_version}")
+        now = rules.next_modification_time(modified)
+        cursor = conn.execute(
+            f"UPDATE resources SET spec = ?, version = version + 1, modification_time = ? "
+            f"WHERE {_KEY_MATCH} AND version = ?",
+            (text, format_time(now), *_key_params(key), expected_version),
+        )
+        if cursor.rowcount != 1:  # another writer got in between; unreachable under BEGIN IMMEDIATE
+            raise Conflict(f"{key}: modified concurrently")
+    version = expected_version + 1
+    return Resource(key, spec, version, created, now), [Change(ChangeKind.UPDATED, key, version)]
+
+
+def _delete(conn: sqlite3.Connection, key: ResourceKey) -> tuple[None, list[Change]]:
+    with transaction(conn):
+        row = conn.execute(f"SELECT version FROM resources WHERE {_KEY_MATCH}", _key_params(key)).fetchone()
+        if row is None:
+            raise NotFound(str(key))
+        removed: list[Change] = []
+        if key.kind is Kind.MESH:
+            owned = conn.execute(
+                "SELECT kind, name, version FROM resources WHERE mesh = ? AND kind != ?",
+                (key.name, Kind.MESH.value),
+            ).fetchall()
+            keys = sorted(
+                ((ResourceKey(Kind(kind), key.name, name), int(version)) for kind, name, version in owned),
+                key=lambda item: rules.cascade_order(item[0]),
+            )
+            removed = [Change(ChangeKind.DELETED, k, v) for k, v in keys]
+            conn.execute("DELETE FROM resources WHERE mesh = ? AND kind != ?", (key.name, Kind.MESH.value))
+        conn.execute(f"DELETE FROM resources WHERE {_KEY_MATCH}", _key_params(key))
+    return None, [*removed, Change(ChangeKind.DELETED, key, int(row[0]))]

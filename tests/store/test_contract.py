@@ -1,0 +1,378 @@
+"""The Store contract (controlplane/store/base.py), run against every backend.
+
+One suite, as Kuma's store_test_template.go does it: a backend is correct when it passes this file
+unchanged. Backend-specific behaviour (persistence, WAL, threads) lives in test_sqlite.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from google.protobuf import struct_pb2, wrappers_pb2
+
+from controlplane.errors import AlreadyExists, Conflict, NotFound, StoreUnavailable
+from controlplane.resources.generated import mesh_pb2
+from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.store.base import Change, ChangeKind, Page, Store
+from controlplane.store.memory import MemoryStore
+from controlplane.store.sqlite import SqliteStore
+
+DEADLINE = 5.0
+
+CREATED, UPDATED, DELETED = ChangeKind.CREATED, ChangeKind.UPDATED, ChangeKind.DELETED
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    opened: Store = MemoryStore() if request.param == "memory" else await SqliteStore.open(tmp_path / "cp.db")
+    yield opened
+    await opened.close()
+
+
+# Builders --------------------------------------------------------------------------------------------
+
+
+ZIPKIN_URL = "http://zipkin.local:9411/api/v2/spans"
+
+
+def mesh_spec(sampling: float | None = 0.0, url: str = ZIPKIN_URL) -> mesh_pb2.Mesh:
+    backend = mesh_pb2.TracingBackend(name="zipkin-1", type="zipkin", conf=struct_pb2.Struct())
+    backend.conf.update({"url": url})
+    if sampling is not None:
+        backend.sampling.CopyFrom(wrappers_pb2.DoubleValue(value=sampling))
+    return mesh_pb2.Mesh(tracing=mesh_pb2.Tracing(default_backend="zipkin-1", backends=[backend]))
+
+
+def mesh(name: str, sampling: float | None = 0.0, url: str = ZIPKIN_URL) -> Resource:
+    return Resource(ResourceKey(Kind.MESH, "", name), mesh_spec(sampling, url))
+
+
+def trace(mesh_name: str, name: str, backend: str = "zipkin-1") -> Resource:
+    spec = mesh_pb2.TrafficTrace(
+        selectors=[mesh_pb2.Selector(match={"kuma.io/service": "*"})],
+        conf=mesh_pb2.TrafficTrace.Conf(backend=backend),
+    )
+    return Resource(ResourceKey(Kind.TRAFFIC_TRACE, mesh_name, name), spec)
+
+
+def dataplane(mesh_name: str, name: str, port: int = 8080) -> Resource:
+    inbound = mesh_pb2.Dataplane.Networking.Inbound(port=port, tags={"kuma.io/service": name})
+    spec = mesh_pb2.Dataplane(networking=mesh_pb2.Dataplane.Networking(address="10.0.0.1", inbound=[inbound]))
+    return Resource(ResourceKey(Kind.DATAPLANE, mesh_name, name), spec)
+
+
+def change(kind: ChangeKind, resource: Resource, version: int) -> Change:
+    return Change(kind, resource.key, version)
+
+
+async def drain(changes: AsyncIterator[Change]) -> list[Change]:
+    """Everything the iterator yields until it ends (after the store closes), within the deadline."""
+    async with asyncio.timeout(DEADLINE):
+        return [c async for c in changes]
+
+
+# Create / get ----------------------------------------------------------------------------------------
+
+
+async def test_create_then_get_round_trips_the_whole_resource(store: Store) -> None:
+    before = datetime.now(UTC)
+    created = await store.create(mesh("default", sampling=0.0))
+    after = datetime.now(UTC)
+
+    assert created == Resource(
+        ResourceKey(Kind.MESH, "", "default"),
+        mesh_spec(sampling=0.0),
+        1,
+        created.creation_time,
+        created.creation_time,
+    )
+    assert created.creation_time is not None
+    assert (
+        created.creation_time.utcoffset() is not None
+        and created.creation_time.utcoffset().total_seconds() == 0
+    )
+    assert before <= created.creation_time <= after
+    fetched = await store.get(created.key)
+    assert fetched == created
+    # A DoubleValue set to 0 must stay "set to 0", not turn into "unset" (Kuma's sampling semantics).
+    assert fetched.spec.tracing.backends[0].HasField("sampling")
+    assert fetched.spec != mesh_spec(sampling=None)
+
+
+async def test_create_existing_raises_already_exists_and_keeps_the_first(store: Store) -> None:
+    first = await store.create(mesh("default", url="http://first"))
+    with pytest.raises(AlreadyExists):
+        await store.create(mesh("default", url="http://second"))
+    assert await store.get(first.key) == first
+
+
+async def test_same_name_in_different_meshes_is_two_resources(store: Store) -> None:
+    a = await store.create(trace("a", "tt"))
+    b = await store.create(trace("b", "tt"))
+    assert (await store.get(a.key), await store.get(b.key)) == (a, b)
+
+
+def _missing_ops() -> list[tuple[str, Callable[[Store], Awaitable[object]]]]:
+    key = ResourceKey(Kind.TRAFFIC_TRACE, "default", "nope")
+    return [
+        ("get", lambda s: s.get(key)),
+        ("update", lambda s: s.update(Resource(key, trace("default", "nope").spec), expected_version=1)),
+        ("delete", lambda s: s.delete(key)),
+        ("delete-mesh", lambda s: s.delete(ResourceKey(Kind.MESH, "", "nope"))),
+    ]
+
+
+@pytest.mark.parametrize("op", [op for _, op in _missing_ops()], ids=[name for name, _ in _missing_ops()])
+async def test_missing_resource_raises_not_found(
+    store: Store, op: Callable[[Store], Awaitable[object]]
+) -> None:
+    await store.create(trace("default", "other"))
+    with pytest.raises(NotFound):
+        await op(store)
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        Resource(ResourceKey(Kind.MESH, "default", "m"), mesh_spec()),
+        Resource(ResourceKey(Kind.TRAFFIC_TRACE, "", "tt"), trace("x", "tt").spec),
+        Resource(ResourceKey(Kind.TRAFFIC_TRACE, "default", "tt"), mesh_spec()),
+        Resource(ResourceKey(Kind.MESH, "", ""), mesh_spec()),
+    ],
+    ids=["mesh-with-mesh", "trace-without-mesh", "spec-of-wrong-kind", "empty-name"],
+)
+async def test_malformed_resource_is_rejected_and_nothing_stored(store: Store, resource: Resource) -> None:
+    with pytest.raises(ValueError):
+        await store.create(resource)
+    assert [await store.list(kind) for kind in Kind] == [Page((), 0)] * len(Kind)
+
+
+async def test_store_keeps_its_own_copy_of_specs(store: Store) -> None:
+    original = mesh("default", url="http://kept")
+    created = await store.create(original)
+    original.spec.tracing.default_backend = "changed-by-caller"
+    created.spec.tracing.default_backend = "changed-too"
+    assert (await store.get(original.key)).spec == mesh_spec(url="http://kept")
+
+
+# Update ----------------------------------------------------------------------------------------------
+
+
+async def test_update_bumps_version_keeps_creation_time_and_advances_modification_time(store: Store) -> None:
+    created = await store.create(mesh("default", sampling=10.0))
+    second = await store.update(mesh("default", sampling=20.0), expected_version=1)
+    third = await store.update(mesh("default", sampling=0.0), expected_version=2)
+
+    assert second == Resource(
+        created.key, mesh_spec(sampling=20.0), 2, created.creation_time, second.modification_time
+    )
+    assert third == Resource(
+        created.key, mesh_spec(sampling=0.0), 3, created.creation_time, third.modification_time
+    )
+    assert created.modification_time is not None and second.modification_time is not None
+    assert third.modification_time is not None
+    assert created.modification_time < second.modification_time < third.modification_time
+    assert await store.get(created.key) == third
+
+
+async def test_update_with_stale_version_raises_conflict_and_changes_nothing(store: Store) -> None:
+    await store.create(mesh("default", sampling=10.0))
+    current = await store.update(mesh("default", sampling=20.0), expected_version=1)
+    for stale in (0, 1, 3):
+        with pytest.raises(Conflict):
+            await store.update(mesh("default", sampling=99.0), expected_version=stale)
+    assert await store.get(current.key) == current
+
+
+async def test_concurrent_updates_with_same_expected_version_exactly_one_wins(store: Store) -> None:
+    created = await store.create(mesh("default", sampling=0.0))
+    results = await asyncio.gather(
+        *(store.update(mesh("default", sampling=float(i)), expected_version=1) for i in range(1, 21)),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if isinstance(r, Resource)]
+    assert len(winners) == 1
+    assert [type(r) for r in results if not isinstance(r, Resource)] == [Conflict] * 19
+    assert winners[0].version == 2 and winners[0].creation_time == created.creation_time
+    assert await store.get(created.key) == winners[0]
+
+
+async def test_concurrent_creates_of_one_key_exactly_one_wins(store: Store) -> None:
+    results = await asyncio.gather(
+        *(store.create(trace("m", "tt")) for _ in range(10)), return_exceptions=True
+    )
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyExists"] * 9 + ["Resource"]
+
+
+# List ------------------------------------------------------------------------------------------------
+
+DATAPLANES = [("default", "web"), ("other", "db"), ("default", "api"), ("default", "zeta"), ("other", "api")]
+IN_ORDER = [("default", "api"), ("default", "web"), ("default", "zeta"), ("other", "api"), ("other", "db")]
+
+
+async def _create_dataplanes(store: Store) -> dict[tuple[str, str], Resource]:
+    await store.create(mesh("default"))
+    await store.create(trace("default", "not-a-dataplane"))
+    return {(m, n): await store.create(dataplane(m, n)) for m, n in DATAPLANES}
+
+
+@pytest.mark.parametrize(
+    ("mesh_name", "offset", "size", "expected", "total"),
+    [
+        (None, 0, None, IN_ORDER, 5),
+        (None, 0, 2, IN_ORDER[:2], 5),
+        (None, 2, 2, IN_ORDER[2:4], 5),
+        (None, 4, 10, IN_ORDER[4:], 5),
+        (None, 5, 1, [], 5),
+        (None, 0, 0, [], 5),
+        ("other", 0, None, IN_ORDER[3:], 2),
+        ("other", 1, 1, IN_ORDER[4:], 2),
+        ("default", 1, None, IN_ORDER[1:3], 3),
+        ("missing", 0, None, [], 0),
+    ],
+    ids=[
+        "all",
+        "first-page",
+        "middle-page",
+        "last-page",
+        "past-end",
+        "size-0",
+        "mesh",
+        "mesh-paged",
+        "mesh-offset",
+        "unknown-mesh",
+    ],
+)
+async def test_list_orders_by_mesh_and_name_and_pages(
+    store: Store,
+    mesh_name: str | None,
+    offset: int,
+    size: int | None,
+    expected: list[tuple[str, str]],
+    total: int,
+) -> None:
+    created = await _create_dataplanes(store)
+    page = await store.list(Kind.DATAPLANE, mesh_name, offset=offset, size=size)
+    assert page == Page(items=tuple(created[k] for k in expected), total=total)
+
+
+async def test_list_of_meshes_and_empty_kind(store: Store) -> None:
+    b = await store.create(mesh("b"))
+    a = await store.create(mesh("a"))
+    assert await store.list(Kind.MESH) == Page(items=(a, b), total=2)
+    assert await store.list(Kind.TRAFFIC_TRACE) == Page(items=(), total=0)
+
+
+@pytest.mark.parametrize(("offset", "size"), [(-1, None), (0, -1)], ids=["negative-offset", "negative-size"])
+async def test_list_rejects_negative_paging(store: Store, offset: int, size: int | None) -> None:
+    with pytest.raises(ValueError):
+        await store.list(Kind.MESH, offset=offset, size=size)
+
+
+# Delete ----------------------------------------------------------------------------------------------
+
+
+async def test_delete_removes_only_that_resource(store: Store) -> None:
+    keep = await store.create(trace("default", "keep"))
+    gone = await store.create(trace("default", "gone"))
+    await store.delete(gone.key)
+    with pytest.raises(NotFound):
+        await store.get(gone.key)
+    assert await store.list(Kind.TRAFFIC_TRACE) == Page(items=(keep,), total=1)
+
+
+async def test_mesh_delete_cascades_to_its_resources_only_with_one_change_each(store: Store) -> None:
+    await store.create(mesh("default"))
+    default_mesh = await store.update(mesh("default", sampling=50.0), expected_version=1)
+    await store.create(mesh("other"))
+    tt_b, tt_a = await store.create(trace("default", "tt-b")), await store.create(trace("default", "tt-a"))
+    await store.update(trace("default", "tt-a", backend="x"), expected_version=1)
+    dp = await store.create(dataplane("default", "dp-1"))
+    for unrelated in (trace("other", "tt-a"), dataplane("other", "dp-1")):
+        await store.create(unrelated)
+    changes = store.watch()
+
+    await store.delete(default_mesh.key)
+    await store.close()
+
+    assert await drain(changes) == [
+        change(DELETED, dp, 1),
+        change(DELETED, tt_a, 2),
+        change(DELETED, tt_b, 1),
+        change(DELETED, default_mesh, 2),
+    ]
+
+
+async def test_mesh_delete_leaves_other_meshes_untouched(store: Store) -> None:
+    default_mesh = await store.create(mesh("default"))
+    other_mesh = await store.create(mesh("other"))
+    await store.create(trace("default", "tt"))
+    await store.create(dataplane("default", "dp"))
+    other_tt = await store.create(trace("other", "tt"))
+    other_dp = await store.create(dataplane("other", "dp"))
+
+    await store.delete(default_mesh.key)
+
+    assert [await store.list(kind) for kind in Kind] == [
+        Page((other_mesh,), 1),
+        Page((other_tt,), 1),
+        Page((other_dp,), 1),
+    ]
+
+
+# Watch -----------------------------------------------------------------------------------------------
+
+
+async def test_watch_delivers_every_change_in_order_to_each_watcher(store: Store) -> None:
+    before = await store.create(mesh("default"))  # committed before watch(): not seen
+    first, second = store.watch(), store.watch()
+    tt = await store.create(trace("default", "tt"))
+    await store.update(trace("default", "tt", backend="other"), expected_version=1)
+    await store.update(mesh("default", sampling=1.0), expected_version=1)
+    await store.delete(tt.key)
+    late = store.watch()  # sees only what follows
+    await store.delete(before.key)
+    await store.close()
+
+    expected = [
+        change(CREATED, tt, 1),
+        change(UPDATED, tt, 2),
+        change(UPDATED, before, 2),
+        change(DELETED, tt, 2),
+        change(DELETED, before, 2),
+    ]
+    assert [await drain(first), await drain(second), await drain(late)] == [expected, expected, expected[-1:]]
+
+
+async def test_watch_iterator_ends_when_store_closes(store: Store) -> None:
+    changes = store.watch()
+    waiting = asyncio.create_task(drain(changes))
+    await store.create(mesh("default"))
+    await store.close()
+    assert await waiting == [Change(CREATED, ResourceKey(Kind.MESH, "", "default"), 1)]
+    assert await drain(store.watch()) == []  # watching a closed store ends at once
+
+
+async def test_closed_watcher_stops_receiving_and_others_continue(store: Store) -> None:
+    closed, open_ = store.watch(), store.watch()
+    first = await store.create(mesh("a"))
+    await closed.aclose()  # type: ignore[attr-defined]
+    second = await store.create(mesh("b"))
+    await store.close()
+    assert [await drain(closed), await drain(open_)] == [
+        [],
+        [change(CREATED, first, 1), change(CREATED, second, 1)],
+    ]
+
+
+async def test_closed_store_refuses_work(store: Store) -> None:
+    await store.close()
+    with pytest.raises(StoreUnavailable):
+        await store.get(ResourceKey(Kind.MESH, "", "default"))
+    with pytest.raises(StoreUnavailable):
+        await store.create(mesh("default"))
+    await store.close()  # idempotent
