@@ -16,7 +16,8 @@ OUTPUT_FORMATS: Final = ("table", "yaml", "json")
 def dump(value: object, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(value, indent=2)
-    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False).rstrip("\n")
+    text: str = yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
+    return text.rstrip("\n")
 
 
 def age(timestamp: object, now: datetime | None = None) -> str:

@@ -37,9 +37,9 @@ _NORMALIZERS: Final[dict[Kind, Callable[[dict[str, object]], list[Violation]]]] 
     Kind.DATAPLANE: lambda doc: [],
 }
 _VALIDATORS: Final[dict[Kind, Callable[[Message], list[Violation]]]] = {
-    Kind.MESH: lambda spec: validate_mesh(spec),  # type: ignore[arg-type]
-    Kind.TRAFFIC_TRACE: lambda spec: validate_traffic_trace(spec),  # type: ignore[arg-type]
-    Kind.DATAPLANE: lambda spec: validate_dataplane(spec),  # type: ignore[arg-type]
+    Kind.MESH: lambda spec: validate_mesh(spec),
+    Kind.TRAFFIC_TRACE: lambda spec: validate_traffic_trace(spec),
+    Kind.DATAPLANE: lambda spec: validate_dataplane(spec),
 }
 
 

@@ -14,6 +14,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from controlplane.errors import Violation
 from controlplane.resources.generated import mesh_pb2
@@ -23,7 +24,7 @@ from controlplane.resources.schema import check_message, json_field_names
 ZIPKIN: Final = "zipkin"
 DATADOG: Final = "datadog"
 BACKEND_TYPES: Final = (ZIPKIN, DATADOG)
-CONF_TYPES: Final = {
+CONF_TYPES: Final[dict[str, type[Message]]] = {
     ZIPKIN: mesh_pb2.ZipkinTracingBackendConfig,
     DATADOG: mesh_pb2.DatadogTracingBackendConfig,
 }

@@ -1,0 +1,84 @@
+"""ResourceSet: what a generator returns, and what a whole snapshot is made of.
+
+A mapping type URL → {name → message}. Iteration is deterministic (types in ADS order, names sorted) so the
+cache can hash and serialise without re-sorting. Adding a second, different message under an existing name
+is a generator bug and raises, rather than letting the last writer silently win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from google.protobuf.message import Message
+
+from controlplane.xds import types
+
+
+class DuplicateResourceError(ValueError):
+    """Two different messages claimed the same (type, name)."""
+
+
+def type_url_of(message: Message) -> str:
+    return f"type.googleapis.com/{message.DESCRIPTOR.full_name}"
+
+
+def resource_name(message: Message) -> str:
+    """xDS name of a resource; ClusterLoadAssignment is named by its cluster, the rest by `name`."""
+    if isinstance(message, endpoint_pb2.ClusterLoadAssignment):
+        return str(message.cluster_name)
+    if isinstance(message, (listener_pb2.Listener, cluster_pb2.Cluster, route_pb2.RouteConfiguration)):
+        return str(message.name)
+    raise TypeError(f"not an xDS resource: {message.DESCRIPTOR.full_name}")
+
+
+class ResourceSet(Mapping[str, Mapping[str, Message]]):
+    """Resources of one proxy (or one generator's share of them), keyed by type URL then name."""
+
+    __slots__ = ("_by_type",)
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, dict[str, Message]] = {}
+
+    def add(self, *messages: Message) -> ResourceSet:
+        """Add resources; an identical duplicate is accepted (two outbounds to one service share a cluster)."""
+        for message in messages:
+            by_name = self._by_type.setdefault(type_url_of(message), {})
+            name = resource_name(message)
+            existing = by_name.get(name)
+            if existing is not None and existing != message:
+                raise DuplicateResourceError(
+                    f"two different {message.DESCRIPTOR.name} resources named {name!r}"
+                )
+            by_name[name] = message
+        return self
+
+    def merge(self, other: ResourceSet) -> ResourceSet:
+        for by_name in other._by_type.values():
+            self.add(*by_name.values())
+        return self
+
+    def __getitem__(self, type_url: str) -> Mapping[str, Message]:
+        by_name = self._by_type[type_url]
+        return MappingProxyType({name: by_name[name] for name in sorted(by_name)})
+
+    def __iter__(self) -> Iterator[str]:
+        known = [type_url for type_url in types.ADS_ORDER if type_url in self._by_type]
+        others = sorted(type_url for type_url in self._by_type if type_url not in types.ADS_ORDER)
+        return iter(known + others)
+
+    def __len__(self) -> int:
+        return len(self._by_type)
+
+    def names(self, type_url: str) -> tuple[str, ...]:
+        return tuple(sorted(self._by_type.get(type_url, ())))
+
+    def __repr__(self) -> str:
+        counts = ", ".join(
+            f"{type_url.rsplit('.', 1)[-1]}={len(self._by_type[type_url])}" for type_url in self
+        )
+        return f"ResourceSet({counts})"

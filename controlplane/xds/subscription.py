@@ -1,0 +1,64 @@
+"""What one stream is subscribed to for one resource type: wildcard (explicit or legacy) and explicit names.
+
+Responsible for the subscription rules of the xDS spec ("How the client specifies what resources to return",
+reference/xds-protocol.md §1.6), as an immutable value with pure transitions, so the tricky wildcard cases
+are unit-tested without gRPC. Must not: know about snapshots, nonces or versions.
+
+Legacy wildcard: a type whose requests on the stream have never named any resource is a wildcard
+subscription. In SotW this lasts until the first request that names something; from then on an empty list
+means "nothing". In delta only the *first* request decides it (empty subscribe list → wildcard); later the
+wildcard is changed only by subscribing/unsubscribing "*" explicitly (spec's 4-step delta example).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+WILDCARD: Final = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """Subscription state of one type on one stream.
+
+    `requested` is False until the first request for the type arrives; before that the server sends nothing
+    for the type. `legacy_possible` stays True while no SotW request has named a resource.
+    """
+
+    requested: bool = False
+    wildcard: bool = False
+    names: frozenset[str] = frozenset()
+    legacy_possible: bool = True
+
+    def selects(self, name: str) -> bool:
+        """Does the client want resource `name` (explicitly or through the wildcard)?"""
+        return self.wildcard or name in self.names
+
+    def apply_sotw(self, resource_names: Iterable[str]) -> Subscription:
+        """SotW: each request carries the full list and replaces the previous one."""
+        requested = frozenset(resource_names)
+        if not requested and self.legacy_possible:
+            # Legacy wildcard: nothing has ever been named on this stream for this type.
+            return Subscription(requested=True, wildcard=True, names=frozenset(), legacy_possible=True)
+        return Subscription(
+            requested=True,
+            wildcard=WILDCARD in requested,
+            names=requested - {WILDCARD},
+            legacy_possible=False,
+        )
+
+    def apply_delta(self, subscribe: Iterable[str], unsubscribe: Iterable[str]) -> Subscription:
+        """Delta: the request carries increments; the first request decides the legacy wildcard."""
+        sub = frozenset(subscribe)
+        unsub = frozenset(unsubscribe)
+        wildcard = self.wildcard
+        if not self.requested and not sub:
+            wildcard = True  # legacy wildcard, decided once on the first request
+        if WILDCARD in sub:
+            wildcard = True
+        if WILDCARD in unsub:
+            wildcard = False
+        names = (self.names | (sub - {WILDCARD})) - unsub
+        return Subscription(requested=True, wildcard=wildcard, names=names, legacy_possible=False)
