@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -19,9 +20,16 @@ import structlog
 from aiohttp import web
 
 from controlplane.api.app import create_app
+from controlplane.api.inspection import Inspector
 from controlplane.observability import LOG_FORMATS, Metrics, configure_logging
 from controlplane.store.base import Store
 from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, open_store
+from controlplane.xds.cache import SnapshotCache
+from controlplane.xds.inspect import XdsInspector
+from controlplane.xds.observer import CompositeObserver, StatusRegistry
+from controlplane.xds.reconciler import Reconciler
+from controlplane.xds.server import start_ads_server
+from controlplane.xds.telemetry import MetricsObserver
 
 log = structlog.get_logger(__name__)
 
@@ -66,27 +74,62 @@ def run(store_url: str, api_address: str, api_port: int, xds_address: str, xds_p
         raise click.ClickException(str(exc)) from None
 
 
-async def serve(config: RunConfig, started: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or until the caller cancels); `started` is set once ports are bound."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+@dataclass(frozen=True, slots=True)
+class ControlPlane:
+    """Handles on a running control plane (tests use them to inject snapshots or read the cache)."""
+
+    store: Store
+    cache: SnapshotCache
+    reconciler: Reconciler
+    status: StatusRegistry
+    metrics: Metrics
+    api_port: int
+    xds_port: int
+
+
+@asynccontextmanager
+async def running(config: RunConfig) -> AsyncIterator[ControlPlane]:
+    """Start everything, yield the handles, and on exit stop in order: stop accepting (gRPC with a grace
+    period, then HTTP), stop producing config (cancel the reconciler), close the store."""
     metrics = Metrics()
     store = await open_store(config.store_url)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
-        runner = await _start_api(store, metrics, config)
-        stack.push_async_callback(runner.cleanup)
-        log.info("control_plane_started", store=_redact(config.store_url), pid=os.getpid())
-        if started is not None:
-            started.set()
+        cache, status, telemetry = SnapshotCache(), StatusRegistry(), MetricsObserver(metrics)
+        reconciler = Reconciler(store, cache, metrics, debounce_s=config.debounce_s, max_wait_s=config.max_wait_s,
+                                on_published=telemetry.published)
+        async with asyncio.TaskGroup() as tasks:
+            reconciling = tasks.create_task(reconciler.run(), name="reconciler")
+            grpc_server, xds_port = await start_ads_server(
+                cache, config.xds_host, config.xds_port, CompositeObserver([status, telemetry])
+            )
+            try:
+                runner = await _start_api(store, metrics, XdsInspector(reconciler, cache, status), config)
+                try:
+                    await reconciler.ready.wait()
+                    yield ControlPlane(store, cache, reconciler, status, metrics, runner.addresses[0][1], xds_port)
+                finally:
+                    await runner.cleanup()
+            finally:
+                await grpc_server.stop(GRACE_S)
+                reconciling.cancel()
+
+
+async def serve(config: RunConfig) -> None:
+    """Run until SIGINT/SIGTERM; a failing component ends the process with an error."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running(config) as plane:
+        log.info("control_plane_started", store=_redact(config.store_url), pid=os.getpid(),
+                 api_port=plane.api_port, xds_port=plane.xds_port)
         await stop.wait()
         log.info("control_plane_stopping")
 
 
-async def _start_api(store: Store, metrics: Metrics, config: RunConfig) -> web.AppRunner:
-    runner = web.AppRunner(create_app(store, metrics), access_log=None, handle_signals=False)
+async def _start_api(store: Store, metrics: Metrics, inspector: Inspector, config: RunConfig) -> web.AppRunner:
+    runner = web.AppRunner(create_app(store, metrics, inspector), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.api_host, config.api_port)
     await site.start()

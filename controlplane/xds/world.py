@@ -1,0 +1,75 @@
+"""In-memory mirror of the store's resources, grouped by mesh, kept current from `store.watch()`.
+
+The reconciler needs every Mesh, TrafficTrace and Dataplane of a mesh to build its context; reading them
+from the store on every change would put the database on the hot path (Kuma needed a 1 s read cache for the
+same reason, reference performance.md §1.1). The mirror is fed only by the reconciler task on the loop thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from controlplane.resources.model import Kind, Resource, ResourceKey
+
+
+@dataclass
+class MeshResources:
+    mesh: Resource | None = None
+    traffic_traces: dict[str, Resource] = field(default_factory=dict)
+    dataplanes: dict[str, Resource] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return self.mesh is None and not self.traffic_traces and not self.dataplanes
+
+
+class World:
+    """Current resources by mesh. `put`/`remove` return the previous value so callers can diff."""
+
+    def __init__(self) -> None:
+        self._meshes: dict[str, MeshResources] = {}
+
+    @staticmethod
+    def mesh_of(key: ResourceKey) -> str:
+        return key.name if key.kind is Kind.MESH else key.mesh
+
+    def mesh(self, name: str) -> MeshResources:
+        return self._meshes.get(name) or MeshResources()
+
+    def mesh_names(self) -> list[str]:
+        return sorted(self._meshes)
+
+    def get(self, key: ResourceKey) -> Resource | None:
+        group = self._meshes.get(self.mesh_of(key))
+        if group is None:
+            return None
+        if key.kind is Kind.MESH:
+            return group.mesh
+        bucket = group.traffic_traces if key.kind is Kind.TRAFFIC_TRACE else group.dataplanes
+        return bucket.get(key.name)
+
+    def put(self, resource: Resource) -> Resource | None:
+        group = self._meshes.setdefault(self.mesh_of(resource.key), MeshResources())
+        previous = self.get(resource.key)
+        if resource.kind is Kind.MESH:
+            group.mesh = resource
+        elif resource.kind is Kind.TRAFFIC_TRACE:
+            group.traffic_traces[resource.name] = resource
+        else:
+            group.dataplanes[resource.name] = resource
+        return previous
+
+    def remove(self, key: ResourceKey) -> Resource | None:
+        name = self.mesh_of(key)
+        group = self._meshes.get(name)
+        previous = self.get(key)
+        if group is None or previous is None:
+            return previous
+        if key.kind is Kind.MESH:
+            group.mesh = None
+        elif key.kind is Kind.TRAFFIC_TRACE:
+            del group.traffic_traces[key.name]
+        else:
+            del group.dataplanes[key.name]
+        if group.empty():
+            del self._meshes[name]
+        return previous
