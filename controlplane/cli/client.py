@@ -20,6 +20,11 @@ DEFAULT_API_URL: Final = "http://127.0.0.1:5681"
 API_URL_ENV: Final = "CONTROLPLANE_API_URL"
 TIMEOUT_S: Final = 30.0
 
+api_url_option = click.option(
+    "--api-url", envvar=API_URL_ENV, default=DEFAULT_API_URL, show_default=True,
+    help=f"Control plane HTTP API (env {API_URL_ENV}).",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Response:

@@ -6,17 +6,14 @@ import click
 
 from controlplane import __version__
 from controlplane.cli.apply import apply_all, decode_all, parse_vars, read_input
-from controlplane.cli.client import API_URL_ENV, DEFAULT_API_URL, ApiClient, ApiFailure
+from controlplane.cli.client import ApiClient, ApiFailure, api_url_option
+from controlplane.cli.inspect import inspect
 from controlplane.cli.output import OUTPUT_FORMATS, dump, table
 from controlplane.cli.run import run
 from controlplane.resources.model import Kind
 
 _LIST_KINDS = {k.ws_path: k for k in Kind}
 _ONE_KINDS = {k.cli_name: k for k in Kind}
-api_url_option = click.option(
-    "--api-url", envvar=API_URL_ENV, default=DEFAULT_API_URL, show_default=True,
-    help=f"Control plane HTTP API (env {API_URL_ENV}).",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +23,8 @@ def cli() -> None:
 
 
 cli.add_command(run)
+
+cli.add_command(inspect)
 
 
 @cli.command()

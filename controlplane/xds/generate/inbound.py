@@ -29,7 +29,7 @@ from controlplane.xds.generate.listeners import (
     traffic_direction,
 )
 from controlplane.xds.generate.resource_set import ResourceSet
-from controlplane.xds.generate.tracer import Direction, tracing
+from controlplane.xds.generate.tracer import Direction, Tracer, build_tracer, tracing
 
 
 def generate_inbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
@@ -39,15 +39,18 @@ def generate_inbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
         inbound for inbound in proxy.dataplane.spec.networking.inbound if inbound.tags.get(SERVICE_TAG)
     ]
     shared_routes = _services_with_one_app_port(inbounds)
+    tracer = build_tracer(proxy.tracing.backend)
     for inbound in sorted(inbounds, key=lambda inbound: inbound.port):
         service = inbound.tags[SERVICE_TAG]
         service_port = inbound.service_port or inbound.port
         route_name = names.inbound_route_name(service, None if service in shared_routes else service_port)
-        _add_inbound(resources, proxy, inbound, route_name)
+        _add_inbound(resources, proxy, tracer, inbound, route_name)
     return resources
 
 
-def _add_inbound(resources: ResourceSet, proxy: Proxy, inbound: Any, route_name: str) -> None:
+def _add_inbound(
+    resources: ResourceSet, proxy: Proxy, tracer: Tracer | None, inbound: Any, route_name: str
+) -> None:
     """One inbound's listener, local cluster and (for HTTP) route configuration."""
     networking = proxy.dataplane.spec.networking
     service = inbound.tags[SERVICE_TAG]
@@ -72,13 +75,13 @@ def _add_inbound(resources: ResourceSet, proxy: Proxy, inbound: Any, route_name:
             listen_on(address, inbound.port),
             traffic_direction(INBOUND),
             tags_metadata(inbound.tags),
-            filter_chain(_inbound_filter(proxy, protocol, service, service_port, route_name)),
+            filter_chain(_inbound_filter(tracer, protocol, service, service_port, route_name)),
         )
     )
 
 
 def _inbound_filter(
-    proxy: Proxy, protocol: Protocol, service: str, service_port: int, route_name: str
+    tracer: Tracer | None, protocol: Protocol, service: str, service_port: int, route_name: str
 ) -> listener_components_pb2.Filter:
     prefix = names.inbound_stat_prefix(service_port)
     if not protocol.is_http:
@@ -86,7 +89,7 @@ def _inbound_filter(
     hcm = build_hcm(
         stat_prefix(prefix),
         rds(route_name),
-        tracing(proxy.tracing.backend, service, Direction.INBOUND),
+        tracing(tracer, service, Direction.INBOUND),
     )
     return network_filter(types.HTTP_CONNECTION_MANAGER, hcm)
 

@@ -28,7 +28,7 @@ from controlplane.xds.generate.listeners import (
     traffic_direction,
 )
 from controlplane.xds.generate.resource_set import ResourceSet
-from controlplane.xds.generate.tracer import Direction, tracing
+from controlplane.xds.generate.tracer import Direction, Tracer, build_tracer, tracing
 
 DEFAULT_OUTBOUND_ADDRESS: Final = "127.0.0.1"
 
@@ -37,13 +37,14 @@ def generate_outbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
     """Outbound listeners, service clusters, their endpoints and outbound routes of one proxy."""
     resources = ResourceSet()
     source = identifying_service(proxy.dataplane)
+    tracer = build_tracer(proxy.tracing.backend)
     outbounds = sorted(proxy.dataplane.spec.networking.outbound, key=lambda o: (o.address, o.port))
     for outbound in outbounds:
         service = service_of(outbound.tags)
         if not service:
             raise ValueError(f"outbound on port {outbound.port} has no kuma.io/service tag")
         _add_destination(resources, ctx, service)
-        resources.add(_build_outbound_listener(ctx, proxy, outbound, service, source))
+        resources.add(_build_outbound_listener(ctx, tracer, outbound, service, source))
     return resources
 
 
@@ -60,18 +61,20 @@ def _add_destination(resources: ResourceSet, ctx: MeshContext, service: str) -> 
         resources.add(build_route_configuration(route_name, names.virtual_host_name(service), cluster_name))
 
 
-def _build_outbound_listener(ctx: MeshContext, proxy: Proxy, outbound: Any, service: str, source: str) -> Any:
+def _build_outbound_listener(
+    ctx: MeshContext, tracer: Tracer | None, outbound: Any, service: str, source: str
+) -> Any:
     address = outbound.address or DEFAULT_OUTBOUND_ADDRESS
     return build_listener(
         names.outbound_listener_name(address, outbound.port),
         listen_on(address, outbound.port),
         traffic_direction(OUTBOUND),
-        filter_chain(_outbound_filter(ctx, proxy, service, source)),
+        filter_chain(_outbound_filter(ctx, tracer, service, source)),
     )
 
 
 def _outbound_filter(
-    ctx: MeshContext, proxy: Proxy, service: str, source: str
+    ctx: MeshContext, tracer: Tracer | None, service: str, source: str
 ) -> listener_components_pb2.Filter:
     cluster_name = names.service_cluster_name(service)
     prefix = names.outbound_stat_prefix(service)
@@ -80,6 +83,6 @@ def _outbound_filter(
     hcm = build_hcm(
         stat_prefix(prefix),
         rds(names.outbound_route_name(service)),
-        tracing(proxy.tracing.backend, source, Direction.OUTBOUND, service),
+        tracing(tracer, source, Direction.OUTBOUND, service),
     )
     return network_filter(types.HTTP_CONNECTION_MANAGER, hcm)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
+from typing import Final
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -23,17 +24,26 @@ class DuplicateResourceError(ValueError):
     """Two different messages claimed the same (type, name)."""
 
 
+# Resource classes → (type URL, name field). A dict lookup by class keeps `add` cheap on the hot path.
+_KNOWN: Final[Mapping[type[Message], tuple[str, str]]] = {
+    cluster_pb2.Cluster: (types.CLUSTER_TYPE, "name"),
+    endpoint_pb2.ClusterLoadAssignment: (types.ENDPOINT_TYPE, "cluster_name"),
+    listener_pb2.Listener: (types.LISTENER_TYPE, "name"),
+    route_pb2.RouteConfiguration: (types.ROUTE_TYPE, "name"),
+}
+
+
 def type_url_of(message: Message) -> str:
-    return f"type.googleapis.com/{message.DESCRIPTOR.full_name}"
+    known = _KNOWN.get(type(message))
+    return known[0] if known else f"type.googleapis.com/{message.DESCRIPTOR.full_name}"
 
 
 def resource_name(message: Message) -> str:
     """xDS name of a resource; ClusterLoadAssignment is named by its cluster, the rest by `name`."""
-    if isinstance(message, endpoint_pb2.ClusterLoadAssignment):
-        return str(message.cluster_name)
-    if isinstance(message, (listener_pb2.Listener, cluster_pb2.Cluster, route_pb2.RouteConfiguration)):
-        return str(message.name)
-    raise TypeError(f"not an xDS resource: {message.DESCRIPTOR.full_name}")
+    known = _KNOWN.get(type(message))
+    if known is None:
+        raise TypeError(f"not an xDS resource: {message.DESCRIPTOR.full_name}")
+    return str(getattr(message, known[1]))
 
 
 class ResourceSet(Mapping[str, Mapping[str, Message]]):
@@ -47,20 +57,21 @@ class ResourceSet(Mapping[str, Mapping[str, Message]]):
     def add(self, *messages: Message) -> ResourceSet:
         """Add resources; an identical duplicate is accepted (two outbounds to one service share a cluster)."""
         for message in messages:
-            by_name = self._by_type.setdefault(type_url_of(message), {})
-            name = resource_name(message)
-            existing = by_name.get(name)
-            if existing is not None and existing != message:
-                raise DuplicateResourceError(
-                    f"two different {message.DESCRIPTOR.name} resources named {name!r}"
-                )
-            by_name[name] = message
+            self._put(type_url_of(message), resource_name(message), message)
         return self
 
     def merge(self, other: ResourceSet) -> ResourceSet:
-        for by_name in other._by_type.values():
-            self.add(*by_name.values())
+        for type_url, by_name in other._by_type.items():
+            for name, message in by_name.items():
+                self._put(type_url, name, message)
         return self
+
+    def _put(self, type_url: str, name: str, message: Message) -> None:
+        by_name = self._by_type.setdefault(type_url, {})
+        existing = by_name.get(name)
+        if existing is not None and existing is not message and existing != message:
+            raise DuplicateResourceError(f"two different {message.DESCRIPTOR.name} resources named {name!r}")
+        by_name[name] = message
 
     def __getitem__(self, type_url: str) -> Mapping[str, Message]:
         by_name = self._by_type[type_url]

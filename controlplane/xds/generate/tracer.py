@@ -87,45 +87,75 @@ def datadog_service_name(service: str, direction: Direction, destination: str, s
     return f"{service}_OUTBOUND_{destination}"
 
 
-def _datadog_provider(
-    backend: mesh_pb2.TracingBackend, service: str, direction: Direction, destination: str
-) -> datadog_pb2.DatadogConfig:
-    config = datadog_config(backend)
-    return datadog_pb2.DatadogConfig(
-        collector_cluster=names.tracing_cluster_name(backend.name),
-        service_name=datadog_service_name(service, direction, destination, config.split_service),
+def _block(
+    tracer_name: str, provider: Message, sampling: float | None
+) -> hcm_pb2.HttpConnectionManager.Tracing:
+    packed = any_pb2.Any()
+    packed.Pack(provider)
+    block = hcm_pb2.HttpConnectionManager.Tracing(
+        provider=http_tracer_pb2.Tracing.Http(name=tracer_name, typed_config=packed)
     )
+    block.spawn_upstream_span.SetInParent()  # explicit false: Kuma >= 2.7 on sidecars
+    if sampling is not None:
+        block.overall_sampling.CopyFrom(percent_pb2.Percent(value=sampling))
+    return block
+
+
+@dataclass(frozen=True, slots=True)
+class Tracer:
+    """A resolved backend with its `conf` parsed once per generator run, not once per HCM.
+
+    A zipkin block does not depend on the listener, so it is built once and copied; a datadog block depends
+    on the service name, so only the parsed settings are kept. Returned blocks are shared: copy, never mutate.
+    """
+
+    backend_name: str
+    sampling: float | None
+    zipkin_block: hcm_pb2.HttpConnectionManager.Tracing | None
+    datadog_split_service: bool
+
+    def block(
+        self, service: str, direction: Direction, destination: str = ""
+    ) -> hcm_pb2.HttpConnectionManager.Tracing:
+        if self.zipkin_block is not None:
+            return self.zipkin_block
+        service_name = datadog_service_name(service, direction, destination, self.datadog_split_service)
+        provider = datadog_pb2.DatadogConfig(
+            collector_cluster=names.tracing_cluster_name(self.backend_name), service_name=service_name
+        )
+        return _block(types.DATADOG_TRACER, provider, self.sampling)
+
+
+def build_tracer(backend: mesh_pb2.TracingBackend | None) -> Tracer | None:
+    """Parse a backend for HCM use; None stays None so callers pass it straight to `tracing(...)`."""
+    return None if backend is None else parse_tracer(backend)
+
+
+def parse_tracer(backend: mesh_pb2.TracingBackend) -> Tracer:
+    """Typed conf → Tracer; an unknown backend type is a bug (validation only admits zipkin and datadog)."""
+    sampling = backend.sampling.value if backend.HasField("sampling") else None
+    if backend.type == ZIPKIN:
+        block = _block(types.ZIPKIN_TRACER, _zipkin_provider(backend), sampling)
+        return Tracer(backend.name, sampling, block, datadog_split_service=False)
+    if backend.type == DATADOG:
+        return Tracer(backend.name, sampling, None, datadog_config(backend).split_service)
+    raise ValueError(f"tracing backend {backend.name!r} has unsupported type {backend.type!r}")
 
 
 def build_tracing(
     backend: mesh_pb2.TracingBackend, service: str, direction: Direction, destination: str = ""
 ) -> hcm_pb2.HttpConnectionManager.Tracing:
-    """The complete `tracing` block for one HCM."""
-    provider: Message
-    if backend.type == ZIPKIN:
-        name, provider = types.ZIPKIN_TRACER, _zipkin_provider(backend)
-    elif backend.type == DATADOG:
-        name, provider = types.DATADOG_TRACER, _datadog_provider(backend, service, direction, destination)
-    else:
-        raise ValueError(f"tracing backend {backend.name!r} has unsupported type {backend.type!r}")
-    packed = any_pb2.Any()
-    packed.Pack(provider)
-    block = hcm_pb2.HttpConnectionManager.Tracing(
-        provider=http_tracer_pb2.Tracing.Http(name=name, typed_config=packed)
-    )
-    block.spawn_upstream_span.SetInParent()  # explicit false: Kuma >= 2.7 on sidecars
-    if backend.HasField("sampling"):
-        block.overall_sampling.CopyFrom(percent_pb2.Percent(value=backend.sampling.value))
-    return block
+    """The complete `tracing` block for one HCM (one-off form of parse_tracer(...).block(...))."""
+    return parse_tracer(backend).block(service, direction, destination)
 
 
 def tracing(
-    backend: mesh_pb2.TracingBackend | None, service: str, direction: Direction, destination: str = ""
+    tracer: Tracer | None, service: str, direction: Direction, destination: str = ""
 ) -> HcmConfigurer:
     """Configurer setting the HCM tracing block; a no-op when the proxy has no effective backend."""
-    if backend is None:
+    if tracer is None:
         return _no_op
-    block = build_tracing(backend, service, direction, destination)
+    block = tracer.block(service, direction, destination)
 
     def configure(hcm: hcm_pb2.HttpConnectionManager) -> None:
         hcm.tracing.CopyFrom(block)
