@@ -67,7 +67,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(error_body(_title(request), details), status=409)
     except StoreUnavailable as exc:
         return web.json_response(error_body("Store unavailable", str(exc)), status=503)
-    except web.HTTPRequestEntityTooLarge as exc:
+    except web.HTTPRequestEntityTooLarge:
         details = f"request body is larger than the limit of {request.app[MAX_BODY]} bytes"
         return web.json_response(error_body("Request body too large", details), status=413)
     except web.HTTPException as exc:

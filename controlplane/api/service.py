@@ -11,8 +11,8 @@ import enum
 from dataclasses import dataclass
 
 from controlplane.errors import NotFound, ValidationError, Violation
-from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.codec import spec_equal
+from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.model import Kind, Resource, ResourceKey
 from controlplane.resources.traffic_trace import traffic_trace_warnings
 from controlplane.store.base import Store

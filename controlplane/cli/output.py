@@ -25,7 +25,7 @@ def age(timestamp: object, now: datetime | None = None) -> str:
     if not isinstance(timestamp, str):
         return "-"
     try:
-        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        then = datetime.fromisoformat(timestamp)
     except ValueError:
         return "-"
     seconds = int(((now or datetime.now(UTC)) - then).total_seconds())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Final
 
 import yaml
@@ -157,7 +157,7 @@ def _integral_conf_numbers(spec: dict[str, object]) -> None:
 
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, like Kuma's API."""
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def spec_equal(a: Resource, b: Resource) -> bool:

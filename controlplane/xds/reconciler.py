@@ -25,7 +25,7 @@ import structlog
 from controlplane.errors import GenerationError, NotFound
 from controlplane.observability import Metrics
 from controlplane.policy import TracingResolution
-from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.model import Kind, Resource
 from controlplane.store.base import Change, ChangeKind, Store
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.generate import MeshContext, Proxy, build_mesh_context, build_proxy, generate_snapshot
