@@ -86,7 +86,7 @@ async def put_resource(request: web.Request) -> web.Response:
     key = _key(request)
     try:
         body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the decoder's stack
         raise ApiError(400, _PROCESS, f"invalid JSON: {exc}") from None
     if isinstance(body, dict):
         _check_url_matches_body(body, key)

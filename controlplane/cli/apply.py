@@ -39,9 +39,14 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, object]:
 
 
 def read_input(path: str) -> str:
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
-    with stream:
-        text = stream.read(MAX_INPUT_BYTES + 1)
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+        with stream:
+            text = stream.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:  # missing file, directory, no permission: one line, not a traceback
+        raise click.ClickException(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if len(text) > MAX_INPUT_BYTES:
         raise click.ClickException(f"{path}: input is larger than {MAX_INPUT_BYTES} bytes")
     return text

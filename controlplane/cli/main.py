@@ -91,12 +91,15 @@ def get(type_arg: str, name: str | None, mesh: str, output: str, size: int | Non
 
 
 @cli.command()
-@click.argument("type_arg", metavar="TYPE", type=click.Choice(list(_ONE_KINDS)))
+@click.argument("type_arg", metavar="TYPE")
 @click.argument("name")
 @click.option("-m", "--mesh", default="default", show_default=True)
 @api_url_option
 def delete(type_arg: str, name: str, mesh: str, api_url: str) -> None:
     """Delete one resource (deleting a mesh deletes everything in it)."""
+    if type_arg not in _ONE_KINDS:
+        allowed = ", ".join(_ONE_KINDS)
+        raise click.BadParameter(f"unknown TYPE: {type_arg}. Allowed values: {allowed}", param_hint="TYPE")
     kind = _ONE_KINDS[type_arg]
     try:
         ApiClient(api_url).request("DELETE", _path(kind, mesh, name))

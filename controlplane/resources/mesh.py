@@ -113,7 +113,7 @@ def _typed_conf(
     backend: mesh_pb2.TracingBackend, path: str
 ) -> tuple[mesh_pb2.ZipkinTracingBackendConfig | mesh_pb2.DatadogTracingBackendConfig | None, list[Violation]]:
     conf_type = CONF_TYPES[backend.type]
-    raw = _integral_floats_to_int(conf_dict(backend))
+    raw = _integral_floats_to_int(dict(sorted(conf_dict(backend).items())))
     problems = check_message(raw, conf_type.DESCRIPTOR, path)
     if problems:
         return None, problems

@@ -18,6 +18,7 @@ from controlplane.resources.paths import field as field_path
 from controlplane.resources.paths import index, key
 
 _UINT32_MAX: Final = 2**32 - 1
+MAX_STRUCT_DEPTH: Final = 32
 _INT_TYPES: Final = {
     FieldDescriptor.TYPE_UINT32: (0, _UINT32_MAX),
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -102,7 +103,11 @@ def _check_single(value: object, fd: FieldDescriptor, path: str) -> list[Violati
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
         full_name = fd.message_type.full_name
         if full_name == "google.protobuf.Struct":
-            return [] if value is None or isinstance(value, dict) else [Violation(path, "must be an object")]
+            if value is not None and not isinstance(value, dict):
+                return [Violation(path, "must be an object")]
+            if _depth(value) > MAX_STRUCT_DEPTH:
+                return [Violation(path, f"is nested deeper than {MAX_STRUCT_DEPTH} levels")]
+            return []
         if full_name in _WRAPPERS:
             return check_scalar(value, _WRAPPERS[full_name], path)
         return check_message(value, fd.message_type, path)
@@ -127,3 +132,21 @@ def check_scalar(value: object, field_type: int, path: str) -> list[Violation]:
             return []
         return [Violation(path, f"must be an integer in the range [{low}, {high}]")]
     return [Violation(path, "unsupported field type")]
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of a JSON value, iteratively (a recursive walk is what a hostile document would break)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = list(item)
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_STRUCT_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest

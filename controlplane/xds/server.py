@@ -1,0 +1,232 @@
+"""ADS gRPC servicer (SotW `StreamAggregatedResources` and delta `DeltaAggregatedResources`) on grpc.aio.
+
+Responsible for the I/O of a stream only: read requests, hand them to the pure state machine
+(`SotwState` in stream_state.py, `DeltaState` in delta.py), write the responses it returns, wake up when the
+node's snapshot changes, report to the observer, and close the stream on protocol errors. Every protocol
+decision lives in those state classes, where it is unit-tested without gRPC.
+
+Why both variants on one ADS endpoint: Envoy can use either (`GRPC` / `DELTA_GRPC`); proxyless gRPC clients
+speak only SotW ADS (reference/xds-protocol.md §1.1, §5). Per-type xDS services are not offered: only ADS can
+keep the CDS → EDS → LDS → RDS order that stops clusters and listeners from warming forever (§1.10).
+
+Each stream runs two helper tasks created by its handler and cancelled and awaited in its `finally`: a
+reader (requests) and a pusher (snapshot changes). A lock serialises them, so responses leave in the order
+the state machine produced them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, Final, Protocol
+
+import grpc
+import structlog
+from envoy.service.discovery.v3 import ads_pb2_grpc
+
+from controlplane.xds.cache import SnapshotCache, Watch
+from controlplane.xds.delta import DeltaState
+from controlplane.xds.node import InvalidNodeId, parse_node_id
+from controlplane.xds.observer import (
+    CompositeObserver,
+    NodeStatus,
+    NoopObserver,
+    StatusRegistry,
+    StreamObserver,
+)
+from controlplane.xds.snapshot import Snapshot
+from controlplane.xds.stream_state import ProtocolViolation, RequestEvent, SotwState, Variant
+
+log = structlog.get_logger(__name__)
+
+MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+"""Envoy's first delta request after a reconnect lists every resource it holds and can exceed gRPC's 4 MiB
+default (reference/xds-protocol.md §2.8, envoy #36169)."""
+
+SERVER_OPTIONS: Final[tuple[tuple[str, int], ...]] = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # Detect dead proxies (half-open TCP) within ~40 s without relying on the client's keepalive.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    # Accept Envoy's own HTTP/2 keepalive pings (often every 10-30 s) instead of answering GOAWAY
+    # "too_many_pings", which would reset every ADS stream.
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_ping_strikes", 0),
+)
+
+
+class _State(Protocol):
+    """What the servicer needs from SotwState / DeltaState."""
+
+    def on_request(self, request: Any) -> RequestEvent: ...
+
+    def responses(self, snapshot: Snapshot) -> Sequence[Any]: ...
+
+
+class AdsServer:
+    """Servicer for `envoy.service.discovery.v3.AggregatedDiscoveryService`.
+
+    Also the place to ask which nodes are connected and what each has been sent / has ACKed / NACKed
+    (`connected_nodes()`, `status(node_id)`), via its built-in `StatusRegistry` observer.
+    """
+
+    def __init__(self, cache: SnapshotCache, observer: StreamObserver | None = None) -> None:
+        self._cache = cache
+        self._status = StatusRegistry()
+        self._observer = CompositeObserver((self._status, observer or NoopObserver()))
+        self._stream_ids = itertools.count(1)
+
+    async def StreamAggregatedResources(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
+        await _Stream(next(self._stream_ids), "sotw", SotwState(), self._cache, self._observer,
+                      context).run(request_iterator)
+
+    async def DeltaAggregatedResources(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
+        await _Stream(next(self._stream_ids), "delta", DeltaState(), self._cache, self._observer,
+                      context).run(request_iterator)
+
+    def connected_nodes(self) -> list[str]:
+        return self._status.connected_nodes()
+
+    def status(self, node_id: str) -> NodeStatus | None:
+        return self._status.status(node_id)
+
+
+class _Stream:
+    """One ADS stream: its state machine, its node, and the lock that orders its writes."""
+
+    def __init__(self, stream_id: int, variant: Variant, state: _State, cache: SnapshotCache,
+                 observer: StreamObserver, context: Any) -> None:
+        self._id = stream_id
+        self._variant: Variant = variant
+        self._state = state
+        self._cache = cache
+        self._observer = observer
+        self._context = context
+        self._lock = asyncio.Lock()
+        self._node_id = ""
+        self._log = log.bind(stream_id=stream_id, variant=variant)
+
+    async def run(self, requests: AsyncIterator[Any]) -> None:
+        tasks: list[asyncio.Task[None]] = []
+        watch: Watch | None = None
+        try:
+            first = await anext(requests, None)
+            if first is None:
+                return
+            self._open(first)
+            watch = self._cache.watch(self._node_id)
+            await self._handle(first)
+            tasks = [asyncio.create_task(self._read(requests)), asyncio.create_task(self._push(watch))]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        except ProtocolViolation as exc:
+            self._log.warning("stream_rejected", reason=str(exc))
+            await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Exception:  # noqa: BLE001 - task boundary, see below
+            # Task boundary (STYLE §4.6): a bug ends only this stream, logged with stream_id and node_id.
+            self._log.exception("stream_failed")
+            await self._context.abort(grpc.StatusCode.INTERNAL, "internal error in the ADS stream")
+        finally:
+            await _cancel_and_wait(tasks)
+            self._close(watch)
+
+    def _open(self, first: Any) -> None:
+        # "Basic Protocol Overview" (§1.3): only the first request is guaranteed to carry the node; it is
+        # cached for the life of the stream and later `node` fields are ignored.
+        raw = str(first.node.id) if first.HasField("node") else ""
+        try:
+            parse_node_id(raw)
+        except InvalidNodeId as exc:
+            raise ProtocolViolation(f"invalid node ID {raw!r}: {exc}") from exc
+        self._node_id = raw
+        self._log = self._log.bind(node_id=raw)
+        self._observer.on_stream_open(self._id, raw, self._variant)
+        self._log.info("stream_opened")
+
+    def _close(self, watch: Watch | None) -> None:
+        if watch is not None:
+            watch.close()
+        if self._node_id:
+            self._observer.on_stream_close(self._id, self._node_id)
+            self._log.info("stream_closed")
+
+    async def _read(self, requests: AsyncIterator[Any]) -> None:
+        async for request in requests:
+            await self._handle(request)
+
+    async def _push(self, watch: Watch) -> None:
+        while True:
+            await watch.wait()
+            async with self._lock:
+                await self._flush()
+
+    async def _handle(self, request: Any) -> None:
+        async with self._lock:
+            event = self._state.on_request(request)
+            self._observer.on_request(self._id, self._node_id, event.type_url, event.kind, event.version,
+                                      event.nonce, event.error_message)
+            if event.kind == "nack":
+                self._log.warning("nack_received", type_url=event.type_url, version=event.version,
+                                  nonce=event.nonce, error=event.error_message)
+            else:
+                self._log.debug("request_received", type_url=event.type_url, kind=event.kind,
+                                version=event.version, nonce=event.nonce)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Write everything the state machine owes the client for the node's current snapshot.
+
+        No snapshot yet → nothing is sent and the stream stays open; answering with an empty config
+        would wipe a reconnecting proxy's configuration before the control plane has generated it.
+        """
+        snapshot = self._cache.get_snapshot(self._node_id)
+        if snapshot is None:
+            return
+        for response in self._state.responses(snapshot):
+            await self._context.write(response)
+            version = response.version_info if self._variant == "sotw" else response.system_version_info
+            n_bytes = response.ByteSize()
+            self._observer.on_response(self._id, self._node_id, response.type_url, version, response.nonce,
+                                       len(response.resources), n_bytes)
+            self._log.debug("response_sent", type_url=response.type_url, version=version,
+                            nonce=response.nonce, resources=len(response.resources), bytes=n_bytes)
+
+
+async def _cancel_and_wait(tasks: Iterable[asyncio.Task[None]]) -> None:
+    """Cancel the stream's helper tasks and wait for them; our own cancellation still propagates."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+
+
+async def start_ads_server(
+    cache: SnapshotCache,
+    host: str,
+    port: int,
+    observer: StreamObserver | None = None,
+    *,
+    ads: AdsServer | None = None,
+    options: Iterable[tuple[str, int]] = SERVER_OPTIONS,
+) -> tuple[grpc.aio.Server, int]:
+    """Start a grpc.aio server with the ADS service on host:port (0 = a free port); return it and the port.
+
+    Pass `ads` to keep a handle on the servicer (for `status()` / `connected_nodes()`); otherwise one is
+    built from `cache` and `observer`. The caller owns the server and stops it with `await server.stop(grace)`.
+    """
+    if ads is None:
+        ads = AdsServer(cache, observer)
+    elif observer is not None:
+        raise ValueError("pass the observer to AdsServer when passing ads=")
+    server = grpc.aio.server(options=list(options))
+    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    bound_port = int(server.add_insecure_port(address))
+    await server.start()
+    log.info("ads_server_started", address=address, port=bound_port)
+    return server, bound_port

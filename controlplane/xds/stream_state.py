@@ -1,0 +1,201 @@
+"""Per-stream, per-type protocol state and the State-of-the-World (SotW) transitions.
+
+Responsible for deciding, from requests and snapshots alone, what a SotW ADS stream must send: it keeps one
+`TypeState` per type URL (subscription, nonce/version sent, version ACKed, NACK) and returns the
+`DiscoveryResponse`s to write, in ADS order. Pure: no gRPC, no asyncio, no clock, no logging, so every rule
+is unit-tested directly (tests/unit/xds/test_stream_state.py). The servicer (server.py) only feeds requests in
+and writes what comes out. Delta transitions live in delta.py and share `TypeState`/`StreamState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from envoy.service.discovery.v3 import discovery_pb2
+
+from controlplane.xds import types
+from controlplane.xds.snapshot import ResourceEntry, Snapshot
+from controlplane.xds.subscription import Subscription
+
+RequestKind = Literal["initial", "ack", "nack", "stale"]
+Variant = Literal["sotw", "delta"]
+
+_RECENT_NONCES: Final = 16
+
+
+class ProtocolViolation(Exception):
+    """The client broke the protocol; the server closes the stream with INVALID_ARGUMENT."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestEvent:
+    """What a request meant, for observers and logs. `version` is the version the request is about: the
+    client's version for initial/ack/stale, the rejected version for a NACK ("" when unknown)."""
+
+    type_url: str
+    kind: RequestKind
+    version: str
+    nonce: str
+    error_message: str = ""
+
+
+@dataclass(slots=True)
+class TypeState:
+    """Protocol state of one type URL on one stream (each type is its own sub-stream on ADS, §1.1)."""
+
+    type_url: str
+    subscription: Subscription = field(default_factory=Subscription)
+    nonce_sent: str = ""
+    version_sent: str = ""
+    version_acked: str = ""
+    nacked: bool = False
+    """The last response sent for this type was NACKed: its version is not sent again (§1.4)."""
+    nack_version: str = ""
+    nack_message: str = ""
+    sent: dict[str, str] = field(default_factory=dict)
+    """SotW: name → resource version in the last response. Delta: what the client holds."""
+    resend_all: bool = False
+    """SotW EDS: a CDS response changed EDS clusters, so answer even at the same version (§1.10)."""
+    resend: set[str] = field(default_factory=set)
+    """Delta: names to push even though the client holds that version (EDS after a cluster change)."""
+    reported_missing: set[str] = field(default_factory=set)
+    """Delta: explicitly subscribed names already reported in removed_resources (§1.8)."""
+    unsub_answer: set[str] = field(default_factory=set)
+    """Delta: wildcard + explicit name unsubscribed; the client must hear about it (§1.11)."""
+    versions_by_nonce: dict[str, str] = field(default_factory=dict)
+
+    def record_sent(self, nonce: str, version: str) -> None:
+        self.nonce_sent = nonce
+        self.version_sent = version
+        self.nacked = False
+        self.versions_by_nonce[nonce] = version
+        while len(self.versions_by_nonce) > _RECENT_NONCES:
+            del self.versions_by_nonce[next(iter(self.versions_by_nonce))]
+
+    def record_nack(self, version: str, message: str) -> None:
+        self.nacked = True
+        self.nack_version = version
+        self.nack_message = message
+
+
+class StreamState:
+    """State shared by both variants: the type states and the stream's nonce counter."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, TypeState] = {}
+        self._last_nonce = 0
+
+    def next_nonce(self) -> str:
+        """Nonces are a per-stream decimal counter, as in go-control-plane (STYLE §1)."""
+        self._last_nonce += 1
+        return str(self._last_nonce)
+
+    def type_state(self, type_url: str) -> TypeState:
+        if not type_url:
+            # ADS multiplexes types, so a request without type_url is meaningless ("Resource Types", §1.2).
+            raise ProtocolViolation("type_url must be set on every ADS request")
+        state = self.types.get(type_url)
+        if state is None:
+            state = self.types[type_url] = TypeState(type_url)
+        return state
+
+    def ordered_types(self) -> Iterator[TypeState]:
+        """Requested types in ADS order CDS → EDS → LDS → RDS, then any others by URL (§1.10)."""
+        for type_url in (*types.ADS_ORDER, *sorted(set(self.types) - set(types.ADS_ORDER))):
+            state = self.types.get(type_url)
+            if state is not None and state.subscription.requested:
+                yield state
+
+    def changed_eds_names(self, sent_before: dict[str, str], clusters: list[ResourceEntry],
+                          snapshot: Snapshot) -> set[str]:
+        """EDS names of clusters that a CDS response adds or changes (they will warm and need their CLA)."""
+        return {
+            snapshot.eds_names[entry.name]
+            for entry in clusters
+            if entry.name in snapshot.eds_names and sent_before.get(entry.name) != entry.version
+        }
+
+
+def selected_entries(state: TypeState, snapshot: Snapshot) -> dict[str, ResourceEntry]:
+    """Resources of the snapshot the subscription selects (all of them for a wildcard)."""
+    available = snapshot.resources(state.type_url)
+    if state.subscription.wildcard:
+        return dict(available)
+    return {name: available[name] for name in sorted(state.subscription.names) if name in available}
+
+
+class SotwState(StreamState):
+    """SotW ADS stream: full resource lists per request, one type version per response."""
+
+    def on_request(self, request: discovery_pb2.DiscoveryRequest) -> RequestEvent:
+        state = self.type_state(request.type_url)
+        nonce = str(request.response_nonce)
+        if state.nonce_sent and nonce != state.nonce_sent:
+            # "When to send an update" (§1.5): a request with a stale nonce is superseded; ignore it
+            # entirely, subscription included (go-control-plane does the same).
+            return RequestEvent(state.type_url, "stale", str(request.version_info), nonce)
+        first = not state.subscription.requested
+        state.subscription = state.subscription.apply_sotw(request.resource_names)
+        state.version_acked = str(request.version_info)
+        if request.HasField("error_detail"):
+            # "ACK/NACK" (§1.4): error_detail is the NACK signal; remember it so the same version is not
+            # re-sent to this stream until the snapshot changes.
+            message = str(request.error_detail.message)
+            state.record_nack(state.version_sent, message)
+            return RequestEvent(state.type_url, "nack", state.version_sent, nonce, message)
+        kind: RequestKind = "initial" if first else "ack"
+        return RequestEvent(state.type_url, kind, str(request.version_info), nonce)
+
+    def responses(self, snapshot: Snapshot) -> list[discovery_pb2.DiscoveryResponse]:
+        """Responses owed to the client for `snapshot`, in ADS order; updates the state as sent."""
+        out = []
+        for state in self.ordered_types():
+            selected = selected_entries(state, snapshot)
+            if self._should_respond(state, snapshot, selected):
+                out.append(self._respond(state, snapshot, selected))
+        return out
+
+    @staticmethod
+    def _should_respond(state: TypeState, snapshot: Snapshot, selected: dict[str, ResourceEntry]) -> bool:
+        if not state.nonce_sent:
+            # First request for the type: always answer, even with zero resources, or Envoy's
+            # initialisation waits for initial_fetch_timeout (§1.10).
+            return True
+        if snapshot.version(state.type_url) != state.version_sent:
+            return True
+        if state.nacked:
+            # §1.4: never re-send a NACKed version; wait for the snapshot to change.
+            return False
+        if state.resend_all:
+            return True
+        # §1.6: the subscription grew; newly requested names that exist must be sent. An ACK of the
+        # current version with the same names gets nothing ("never respond to a plain ACK", §1.5).
+        return any(name not in state.sent for name in selected)
+
+    def _respond(self, state: TypeState, snapshot: Snapshot,
+                 selected: dict[str, ResourceEntry]) -> discovery_pb2.DiscoveryResponse:
+        # §1.7: CDS and LDS are full-state (every selected resource); EDS/RDS get only what was requested
+        # (or everything for a wildcard) - selected_entries gives exactly that for every type.
+        version = snapshot.version(state.type_url)
+        nonce = self.next_nonce()
+        response = discovery_pb2.DiscoveryResponse(
+            version_info=version,
+            type_url=state.type_url,
+            nonce=nonce,
+            resources=[entry.packed for entry in selected.values()],
+        )
+        if state.type_url == types.CLUSTER_TYPE:
+            self._flag_eds_resend(state, snapshot, selected)
+        state.sent = {name: entry.version for name, entry in selected.items()}
+        state.resend_all = False
+        state.record_sent(nonce, version)
+        return response
+
+    def _flag_eds_resend(self, cds: TypeState, snapshot: Snapshot, selected: dict[str, ResourceEntry]) -> None:
+        # §1.10: Envoy re-sends an identical EDS request after a cluster change and needs an answer, or the
+        # cluster stays warming; make EDS respond next time even at the same version.
+        eds = self.types.get(types.ENDPOINT_TYPE)
+        if eds is not None and self.changed_eds_names(cds.sent, list(selected.values()), snapshot):
+            eds.resend_all = True
