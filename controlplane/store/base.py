@@ -12,12 +12,12 @@ Semantics every backend guarantees:
 - `list` orders by (mesh, name); `total` counts all matches, `items` is the requested page.
 - `watch()` returns an independent async iterator per caller; it sees every change committed after the call,
   in commit order, until the iterator is closed or the store is closed.
+- Deleting a Mesh emits the DELETED changes of its resources (sorted by kind, then name) before the Mesh's own.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +45,16 @@ class Page:
     total: int
 
 
+class ChangeIterator(Protocol):
+    """What `watch()` returns: an async iterator of changes that the consumer closes when done."""
+
+    def __aiter__(self) -> ChangeIterator: ...
+
+    async def __anext__(self) -> Change: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Store(Protocol):
     async def get(self, key: ResourceKey) -> Resource: ...
 
@@ -58,6 +68,6 @@ class Store(Protocol):
 
     async def delete(self, key: ResourceKey) -> None: ...
 
-    def watch(self) -> AsyncIterator[Change]: ...
+    def watch(self) -> ChangeIterator: ...
 
     async def close(self) -> None: ...

@@ -86,7 +86,7 @@ class Reconciler:
             async for batch in self._batches(changes):
                 await self._apply(batch)
         finally:
-            await changes.aclose()  # type: ignore[attr-defined]
+            await changes.aclose()
 
     async def _load_all(self) -> None:
         for kind in (Kind.MESH, Kind.TRAFFIC_TRACE, Kind.DATAPLANE):

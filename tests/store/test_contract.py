@@ -360,7 +360,7 @@ async def test_watch_iterator_ends_when_store_closes(store: Store) -> None:
 async def test_closed_watcher_stops_receiving_and_others_continue(store: Store) -> None:
     closed, open_ = store.watch(), store.watch()
     first = await store.create(mesh("a"))
-    await closed.aclose()  # type: ignore[attr-defined]
+    await closed.aclose()
     second = await store.create(mesh("b"))
     await store.close()
     assert [await drain(closed), await drain(open_)] == [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import importlib.metadata
 import json
 import os
@@ -57,16 +56,18 @@ def find_envoy() -> str:
     return str(located)
 
 
-# Resolved now, not in the child: dlopen between fork and exec can deadlock when other threads
-# (asyncio.to_thread workers) held the loader lock at fork time. prctl itself is a plain syscall.
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-_PR_SET_PDEATHSIG = 1
+def _parent_death_signal_prefix() -> list[str]:
+    """Linux: run Envoy under ``setpriv --pdeathsig KILL`` so the kernel kills it if the test process dies
+    before it can clean up (setpriv sets PR_SET_PDEATHSIG, then execs Envoy in place: same pid).
 
-
-def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: let the kernel SIGKILL Envoy if the test process dies before it can clean up."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    Not ``preexec_fn``: that makes CPython fork() (instead of vfork) and run Python code in the child,
+    which crashed the child with SIGSEGV about once in ten starts when the test process also runs the
+    control plane's gRPC server (its threads and fork handlers were active at fork time). Without
+    setpriv (not Linux, no util-linux) Envoy just runs unguarded; `_stop` still reaps it on every
+    normal exit path.
+    """
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 @dataclass
@@ -209,6 +210,7 @@ async def run_envoy(
         await asyncio.to_thread(config_path.write_text, json.dumps(bootstrap, indent=1))
         admin_path.unlink(missing_ok=True)
         args = [
+            *_parent_death_signal_prefix(),
             find_envoy(), "-c", str(config_path), "--admin-address-path", str(admin_path),
             "--concurrency", "1", "--drain-time-s", "1", "--parent-shutdown-time-s", "2",
             "-l", log_level, "--log-path", str(log_path),
@@ -223,7 +225,6 @@ async def run_envoy(
             stdin=asyncio.subprocess.DEVNULL,
             stdout=stderr,
             stderr=stderr,
-            preexec_fn=_set_parent_death_signal,
         )
         envoy = EnvoyProcess(process, workdir, log_path, stderr_path)
         try:
