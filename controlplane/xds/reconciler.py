@@ -69,7 +69,7 @@ class Reconciler:
         self.debounce_s, self.max_wait_s = debounce_s, max_wait_s
         self.world = World()
         self.resolutions: dict[str, TracingResolution] = {}
-        self._interner = ResourceInterner()
+        self._interner: ResourceInterner = cache.interner
         self._on_published = on_published
         self.ready = asyncio.Event()
 

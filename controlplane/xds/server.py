@@ -198,11 +198,15 @@ class _Stream:
 
 async def _cancel_and_wait(tasks: Iterable[asyncio.Task[None]]) -> None:
     """Cancel the stream's helper tasks and wait for them; our own cancellation still propagates."""
+    tasks = list(tasks)
     pending = [task for task in tasks if not task.done()]
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.wait(pending)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # already reported through the first failure; mark it retrieved
 
 
 async def start_ads_server(

@@ -57,13 +57,13 @@ class ResourceEntry:
         return _make_entry(type_url, name, message, message.SerializeToString(deterministic=True))
 
 
-def _make_entry(type_url: str, name: str, message: Message, value: bytes) -> ResourceEntry:
+def _make_entry(type_url: str, name: str, message: Message, value: bytes, digest: str = "") -> ResourceEntry:
     actual = _TYPE_PREFIX + message.DESCRIPTOR.full_name
     if actual != type_url:
         raise ValueError(f"resource {name!r} is a {actual}, listed under {type_url}")
     packed = any_pb2.Any(type_url=type_url, value=value)
-    return ResourceEntry(name=name, type_url=type_url, message=message, packed=packed,
-                         version=_short_hash(value))
+    version = digest[:_VERSION_LENGTH] if digest else _short_hash(value)
+    return ResourceEntry(name=name, type_url=type_url, message=message, packed=packed, version=version)
 
 
 class ResourceInterner:
@@ -82,10 +82,11 @@ class ResourceInterner:
 
     def entry(self, type_url: str, name: str, message: Message) -> ResourceEntry:
         value = message.SerializeToString(deterministic=True)
-        key = (type_url, name, hashlib.sha256(value).hexdigest())
+        digest = hashlib.sha256(value).hexdigest()
+        key = (type_url, name, digest)
         found = self._pool.get(key)
         if found is None:
-            found = _make_entry(type_url, name, message, value)
+            found = _make_entry(type_url, name, message, value, digest)
             self._pool[key] = found
         return found
 
