@@ -8,7 +8,7 @@ the reconciler logs a GenerationError and keeps the previous snapshot. Nothing e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,12 +45,16 @@ def traffic_trace_warnings(spec: mesh_pb2.TrafficTrace, mesh: mesh_pb2.Mesh) -> 
     if backend and backend not in names:
         known = ", ".join(names) if names else "none"
         return [
-            f'tracing backend "{backend}" is not defined in the mesh (defined: {known}); '
-            "proxies selected by this TrafficTrace will not be traced until it is added"
+            (
+                f'tracing backend "{backend}" is not defined in the mesh (defined: {known}); '
+                "proxies selected by this TrafficTrace will not be traced until it is added"
+            )
         ]
     if not backend and not mesh.tracing.default_backend:
         return [
-            "no backend is named and the mesh has no defaultBackend; "
-            "proxies selected by this TrafficTrace will not be traced"
+            (
+                "no backend is named and the mesh has no defaultBackend; "
+                "proxies selected by this TrafficTrace will not be traced"
+            )
         ]
     return []
