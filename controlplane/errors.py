@@ -7,8 +7,8 @@ the reconciler logs a GenerationError and keeps the previous snapshot. Nothing e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
