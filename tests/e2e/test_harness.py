@@ -12,20 +12,21 @@ import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
 
 from controlplane.xds.bootstrap import ReconnectBackoff, build_bootstrap
 
-from .support.collectors import DatadogAgent, Span, ZipkinCollector
+from .support.collectors import DatadogAgent, ZipkinCollector
 from .support.envoy import find_envoy, run_envoy
 from .support.upstream import UpstreamApp
 from .support.waiting import eventually, free_port
 
 pytestmark = pytest.mark.e2e
 
+T = TypeVar("T")
 SERVICE = "web"
 LISTENER = "inbound:127.0.0.1"
 
@@ -117,9 +118,9 @@ async def _send_request(port: int) -> str:
         return await response.text()
 
 
-def _single(spans: list[Span]) -> Span:
-    assert len(spans) == 1, spans
-    return spans[0]
+def _single(items: list[T]) -> T:
+    assert len(items) == 1, items
+    return items[0]
 
 
 async def test_zipkin_spans_reach_collector_with_node_cluster_as_service(upstream: UpstreamApp) -> None:

