@@ -21,6 +21,7 @@ from aiohttp import web
 
 from controlplane.api.app import create_app
 from controlplane.api.inspection import Inspector
+from controlplane.errors import StoreUnavailable
 from controlplane.observability import LOG_FORMATS, Metrics, configure_logging
 from controlplane.store.base import Store
 from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, open_store
@@ -70,7 +71,7 @@ def run(store_url: str, api_address: str, api_port: int, xds_address: str, xds_p
     config = RunConfig(store_url, api_address, api_port, xds_address, xds_port, debounce_s, max_wait_s)
     try:
         asyncio.run(serve(config))
-    except ValueError as exc:  # bad --store URL and similar configuration errors
+    except (ValueError, StoreUnavailable) as exc:  # bad --store URL, database unreachable at start
         raise click.ClickException(str(exc)) from None
 
 

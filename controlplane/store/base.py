@@ -13,6 +13,10 @@ Semantics every backend guarantees:
 - `watch()` returns an independent async iterator per caller; it sees every change committed after the call,
   in commit order, until the iterator is closed or the store is closed.
 - Deleting a Mesh emits the DELETED changes of its resources (sorted by kind, then name) before the Mesh's own.
+- A backend whose change feed can break (PostgreSQL: the LISTEN connection drops while the database
+  restarts) reports what it missed once the feed is back, as the net difference per resource (one
+  CREATED, UPDATED or DELETED each, intermediate versions collapsed), so a consumer that re-reads the
+  store on CREATED/UPDATED and forgets on DELETED, as the reconciler does, ends up exactly right.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Turn a store URL (`--store`, env CONTROLPLANE_STORE) into an open Store.
 
 The only place that knows which backends exist, so the CLI stays backend-neutral and a backend is swapped
-by URL alone (DESIGN.md, "Contracts"). Reading the environment is the CLI's job; this module only exports
+by URL alone (DESIGN.md, "Contracts"). The PostgreSQL backend is imported only when asked for, since its
+driver (asyncpg) is an optional extra. Reading the environment is the CLI's job; this module only exports
 the variable's name.
 """
 
@@ -30,8 +31,12 @@ async def open_store(url: str) -> Store:
     if url.startswith(_SQLITE_PREFIX):
         return await SqliteStore.open(url.removeprefix(_SQLITE_PREFIX) or DEFAULT_SQLITE_PATH)
     if url.startswith(_POSTGRES_PREFIXES):
-        raise ValueError(
-            "PostgreSQL store is not available yet: install a controlplane release that ships the postgres "
-            "backend (pip install 'controlplane[postgres]'); until then use 'sqlite:PATH' or 'memory'"
-        )
+        try:
+            # Imported here: asyncpg is an optional dependency (extra `postgres`).
+            from controlplane.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise ValueError(
+                f"the PostgreSQL store needs asyncpg ({exc}); install it with pip install 'controlplane[postgres]'"
+            ) from None
+        return await PostgresStore.open(url)
     raise ValueError(f"unsupported store URL {url!r}; accepted forms: {ACCEPTED_FORMS}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from controlplane.errors import GenerationError, NotFound
+from controlplane.errors import GenerationError, NotFound, StoreUnavailable
 from controlplane.observability import Metrics
 from controlplane.policy import TracingResolution
 from controlplane.resources.model import Kind, Resource
@@ -35,6 +35,8 @@ from controlplane.xds.world import World
 
 log = structlog.get_logger(__name__)
 
+STORE_RETRY_MIN_S = 0.1
+STORE_RETRY_MAX_S = 5.0
 YIELD_EVERY = 20  # proxies generated between yields to the event loop (STYLE §4.5)
 PublishHook = Callable[[str, Snapshot, float], None]
 
@@ -72,6 +74,8 @@ class Reconciler:
         self._interner: ResourceInterner = cache.interner
         self._on_published = on_published
         self.ready = asyncio.Event()
+        self.idle = True
+        """False while a batch is being mirrored and regenerated (tests and benchmarks wait on it)."""
 
     async def run(self) -> None:
         """Load everything, publish every proxy, then follow the store until cancelled."""
@@ -89,8 +93,16 @@ class Reconciler:
             await changes.aclose()
 
     async def _load_all(self) -> None:
-        for kind in (Kind.MESH, Kind.TRAFFIC_TRACE, Kind.DATAPLANE):
-            page = await self.store.list(kind)
+        backoff = STORE_RETRY_MIN_S
+        while True:
+            try:
+                pages = [await self.store.list(kind) for kind in (Kind.MESH, Kind.TRAFFIC_TRACE, Kind.DATAPLANE)]
+                break
+            except StoreUnavailable as exc:
+                log.warning("store_unavailable", error=str(exc), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, STORE_RETRY_MAX_S)
+        for page in pages:
             for resource in page.items:
                 self.world.put(resource)
 
@@ -112,13 +124,33 @@ class Reconciler:
 
     async def _apply(self, item: tuple[list[Change], float]) -> None:
         batch, started = item
-        dirty = _Dirty()
         latest = {(c.key.kind, c.key.mesh, c.key.name): c for c in batch}
-        for change in latest.values():
-            await self._mirror(change, dirty)
-        log.debug("changes_coalesced", changes=len(batch), keys=len(latest))
-        for mesh in sorted(dirty.policy_meshes | set(dirty.proxies)):
-            await self._regenerate(mesh, dirty, started)
+        self.idle = False
+        try:
+            dirty = await self._mirror_all(list(latest.values()))
+            log.debug("changes_coalesced", changes=len(batch), keys=len(latest))
+            for mesh in sorted(dirty.policy_meshes | set(dirty.proxies)):
+                await self._regenerate(mesh, dirty, started)
+        finally:
+            self.idle = True
+
+    async def _mirror_all(self, changes: list[Change]) -> _Dirty:
+        """Mirror a batch; while the store is unavailable keep the current snapshots and retry the batch.
+
+        Retrying is safe: mirroring re-reads the latest state, so a half-applied attempt converges, and a
+        store that missed changes during an outage reports them as ordinary changes after it recovers.
+        """
+        backoff = STORE_RETRY_MIN_S
+        while True:
+            dirty = _Dirty()
+            try:
+                for change in changes:
+                    await self._mirror(change, dirty)
+                return dirty
+            except StoreUnavailable as exc:
+                log.warning("store_unavailable", error=str(exc), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, STORE_RETRY_MAX_S)
 
     async def _mirror(self, change: Change, dirty: _Dirty) -> None:
         key = change.key
@@ -174,6 +206,8 @@ class Reconciler:
                 done += 1
                 if done % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
+        # Generators return shared message objects within a pass; remembering them beyond it only pins memory.
+        self._interner.release_objects()
 
     def _publish(self, ctx: MeshContext, node: str, proxy: Proxy, started: float) -> None:
         began = time.perf_counter()

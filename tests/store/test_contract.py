@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import struct_pb2, wrappers_pb2
+from postgres_fixture import create_database, drop_database
 
 from controlplane.errors import AlreadyExists, Conflict, NotFound, StoreUnavailable
 from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.model import Kind, Resource, ResourceKey
 from controlplane.store.base import Change, ChangeKind, Page, Store
 from controlplane.store.memory import MemoryStore
+from controlplane.store.postgres import PostgresStore
 from controlplane.store.sqlite import SqliteStore
 
 DEADLINE = 5.0
@@ -26,11 +28,22 @@ DEADLINE = 5.0
 CREATED, UPDATED, DELETED = ChangeKind.CREATED, ChangeKind.UPDATED, ChangeKind.DELETED
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened: Store = MemoryStore() if request.param == "memory" else await SqliteStore.open(tmp_path / "cp.db")
+    if request.param == "memory":
+        opened: Store = MemoryStore()
+    elif request.param == "sqlite":
+        opened = await SqliteStore.open(tmp_path / "cp.db")
+    else:
+        # A fresh database per test on the session's PostgreSQL (tests/postgres_fixture.py); the server
+        # starts only when the first postgres case runs.
+        server = request.getfixturevalue("postgres_server")
+        url = await create_database(server)
+        opened = await PostgresStore.open(url)
     yield opened
     await opened.close()
+    if request.param == "postgres":
+        await drop_database(server, url)
 
 
 # Builders --------------------------------------------------------------------------------------------

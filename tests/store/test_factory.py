@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from postgres_server import free_port
 
+from controlplane.errors import StoreUnavailable
 from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, open_store
 from controlplane.store.memory import MemoryStore
 from controlplane.store.sqlite import SqliteStore
@@ -42,11 +44,14 @@ async def test_empty_sqlite_path_is_controlplane_db_in_working_directory(
     assert (tmp_path / "controlplane.db").is_file()
 
 
-@pytest.mark.parametrize("url", ["postgres://cp@localhost/cp", "postgresql://cp:secret@db:5432/cp"])
-async def test_postgres_is_not_available_yet(url: str) -> None:
-    with pytest.raises(ValueError, match="^PostgreSQL store is not available yet: install ") as info:
-        await open_store(url)
-    assert "secret" not in str(info.value)
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+async def test_unreachable_postgres_is_store_unavailable_without_the_password(scheme: str) -> None:
+    port = free_port()  # nothing listens there
+    with pytest.raises(StoreUnavailable) as info:
+        await open_store(f"{scheme}://cp:secret@127.0.0.1:{port}/cp")
+    message = str(info.value)
+    assert message.startswith(f"PostgreSQL database cp@127.0.0.1:{port}/cp is unavailable: ")
+    assert "secret" not in message
 
 
 @pytest.mark.parametrize("url", ["", "mem", "Memory", "mysql://x", "sqlite/x.db"])
