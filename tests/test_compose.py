@@ -1,0 +1,157 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine.
+
+* `docker-compose config` (Debian's `docker-compose` package; `.ci/run` installs it) must accept the file.
+* The wiring is cross-checked against the Dataplane files the sidecars run: IPs, app ports, outbound ports.
+* The one-shot `setup` service's files and the sidecars' Dataplanes apply to a real control plane.
+* The Dockerfile's install steps run for real in a fresh venv (e2e: it installs from the package index).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import venv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controlplane.cli.apply import apply_all, decode_all
+from controlplane.cli.client import ApiClient
+from controlplane.cli.run import RunConfig, running
+from controlplane.resources.codec import decode_resource
+from controlplane.resources.generated import mesh_pb2
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+INSTALL_TIMEOUT_S = 900
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def _option(command: list[str], name: str) -> str | None:
+    return command[command.index(name) + 1] if name in command else None
+
+
+def _sidecars(services: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: s for name, s in services.items() if s.get("command", [])[:3] == ["controlplane", "dataplane", "run"]}
+
+
+def test_docker_compose_config_passes() -> None:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (apt-get install -y docker-compose; .ci/run installs it)")
+    result = subprocess.run([binary, "-f", str(COMPOSE), "config"], capture_output=True, text=True, timeout=60,
+                            check=False, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"jaeger", "control-plane", "setup", "frontend", "backend", "db"} <= set(services)
+    assert len(_sidecars(services)) == 3
+
+
+def test_wiring_matches_the_dataplanes() -> None:
+    services = _compose()["services"]
+    assert services["jaeger"]["image"].startswith("jaegertracing/all-in-one")
+    assert services["jaeger"]["environment"]["COLLECTOR_ZIPKIN_HOST_PORT"] == ":9411"
+    assert "16686:16686" in services["jaeger"]["ports"]
+    assert services["control-plane"]["command"] == ["controlplane", "run", "--api-address", "0.0.0.0"]
+    sidecars = _sidecars(services)
+    apps = {}
+    for name, sidecar in sidecars.items():
+        app_name = sidecar["network_mode"].removeprefix("service:")
+        app = services[app_name]
+        assert sidecar["depends_on"]["setup"]["condition"] == "service_completed_successfully", name
+        assert _option(sidecar["command"], "--cp-address") == "control-plane:5678", name
+        spec = decode_resource(yaml.safe_load((ROOT / _option(sidecar["command"], "-f")).read_text())).spec
+        assert isinstance(spec, mesh_pb2.Dataplane)
+        inbound = spec.networking.inbound[0]
+        assert spec.networking.address == app["networks"]["mesh"]["ipv4_address"], name
+        assert inbound.service_port == int(_option(app["command"], "--port") or 0), name
+        assert inbound.tags["kuma.io/protocol"] == "http", name
+        next_url = _option(app["command"], "--next")
+        outbound_ports = [o.port for o in spec.networking.outbound]
+        assert outbound_ports == ([int(next_url.rsplit(":", 1)[1])] if next_url else []), name
+        apps[inbound.tags["kuma.io/service"]] = (spec, app_name)
+    # frontend -> backend -> db: each outbound names a service that has a sidecar.
+    for spec, _ in apps.values():
+        assert all(o.tags["kuma.io/service"] in apps for o in spec.networking.outbound)
+    traffic = " ".join(services["traffic"]["command"])
+    frontend = apps["frontend"][0]
+    assert f"http://{frontend.networking.address}:{frontend.networking.inbound[0].port}/" in traffic
+
+
+def _setup_files() -> list[Path]:
+    command = " ".join(_compose()["services"]["setup"]["command"])
+    return [ROOT / path for path in re.findall(r"apply -f (\S+)", command)]
+
+
+async def test_setup_and_dataplane_files_apply() -> None:
+    """What `setup` and the sidecars send, in compose order, is accepted by a real control plane."""
+    files = _setup_files()
+    assert [p.name for p in files] == ["zipkin-mesh.yaml", "trace-all-traffic.yaml"]
+    assert "http://jaeger:9411/api/v2/spans" in files[0].read_text()
+    dataplanes = [ROOT / _option(s["command"], "-f") for s in _sidecars(_compose()["services"]).values()]
+    config = RunConfig(store_url="memory", api_host="127.0.0.1", api_port=0, xds_host="127.0.0.1", xds_port=0,
+                       debounce_s=0.02, max_wait_s=0.2)
+    async with running(config) as plane:
+        client = ApiClient(f"http://127.0.0.1:{plane.api_port}")
+        for path in [*files, *dataplanes]:
+            await asyncio.to_thread(apply_all, client, decode_all(path.read_text()), False)
+        body = await asyncio.to_thread(client.request, "GET", "/meshes/default/dataplanes")
+    assert isinstance(body.body, dict) and body.body["total"] == 3
+
+
+def _dockerfile() -> tuple[list[list[str]], list[str], list[str]]:
+    """(COPY source lists, the pip install argv, the CMD argv) of the Dockerfile."""
+    copies, pip, cmd = [], [], []
+    for line in DOCKERFILE.read_text().splitlines():
+        instruction, _, rest = line.partition(" ")
+        if instruction == "COPY":
+            copies.append(shlex.split(rest)[:-1])
+        elif instruction == "RUN" and rest.startswith("pip install"):
+            pip = shlex.split(rest)
+        elif instruction == "CMD":
+            cmd = yaml.safe_load(rest)
+    assert copies and pip and cmd, "Dockerfile lost its COPY / RUN pip install / CMD lines"
+    return copies, pip, cmd
+
+
+@pytest.mark.e2e
+def test_dockerfile_install_steps_in_a_fresh_venv(tmp_path: Path) -> None:
+    """The image's steps, minus Docker: copy the build context, pip install it, run the console script."""
+    copies, pip, cmd = _dockerfile()
+    context = tmp_path / "src"
+    context.mkdir()
+    for sources in copies:
+        for source in sources:
+            path = ROOT / source
+            if path.is_dir():
+                shutil.copytree(path, context / source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            else:
+                shutil.copy2(path, context / source)
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    bin_dir = env_dir / "bin"
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"}  # nothing from our own venv
+    install = subprocess.run([str(bin_dir / "python"), "-m", *pip], cwd=context, capture_output=True, text=True,
+                             timeout=INSTALL_TIMEOUT_S, check=False, env=env)
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    version = subprocess.run([str(bin_dir / cmd[0]), "--version"], capture_output=True, text=True, timeout=60,
+                             check=False, env=env)
+    assert version.returncode == 0 and version.stdout.startswith("controlplane, version"), version
+    locate = "from controlplane.dataplane.envoy import find_envoy; print(find_envoy())"
+    envoy = subprocess.run([str(bin_dir / "python"), "-c", locate], capture_output=True, text=True, timeout=60,
+                           check=False, env=env)
+    assert envoy.returncode == 0 and envoy.stdout.strip().startswith(str(env_dir)), envoy
+    assert sys.prefix != str(env_dir)  # really a separate environment
