@@ -31,34 +31,88 @@ from controlplane.xds.generate.resource_set import ResourceSet
 from controlplane.xds.generate.tracer import Direction, Tracer, build_tracer, tracing
 
 DEFAULT_OUTBOUND_ADDRESS: Final = "127.0.0.1"
+MAX_SHARED: Final = 10_000
+"""Bound on each memo below (one entry per destination service / outbound listener shape)."""
+
+# Memos of resources that many proxies share (reference/performance.md §6.3: generation, not the wire, is the
+# cost at scale). A destination's cluster, endpoints and route depend only on the service's endpoints and
+# protocol; an outbound listener only on its address, port, destination and HCM tracing block. Entries are
+# validated by *identity* of those inputs (the endpoints tuple of the current MeshContext, the tracing block
+# of the cached Tracer), which the memo holds so ids cannot be reused; a new MeshContext therefore rebuilds
+# each destination once, never per proxy. Returned messages are shared: never mutate them. The rejected
+# alternative, hashing input content for every proxy, costs about as much as building the messages.
+_DESTINATIONS: dict[str, tuple[object, object, tuple[Any, ...]]] = {}
+_LISTENERS: dict[tuple[str, int, str], tuple[object, object, Any]] = {}
+_TRACERS: dict[bytes, Tracer] = {}
 
 
 def generate_outbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
     """Outbound listeners, service clusters, their endpoints and outbound routes of one proxy."""
     resources = ResourceSet()
     source = identifying_service(proxy.dataplane)
-    tracer = build_tracer(proxy.tracing.backend)
+    tracer = _shared_tracer(proxy.tracing.backend)
     outbounds = sorted(proxy.dataplane.spec.networking.outbound, key=lambda o: (o.address, o.port))
     for outbound in outbounds:
         service = service_of(outbound.tags)
         if not service:
             raise ValueError(f"outbound on port {outbound.port} has no kuma.io/service tag")
-        _add_destination(resources, ctx, service)
-        resources.add(_build_outbound_listener(ctx, tracer, outbound, service, source))
+        resources.add(*_destination(ctx, service))
+        resources.add(_outbound_listener(ctx, tracer, outbound, service, source))
     return resources
 
 
-def _add_destination(resources: ResourceSet, ctx: MeshContext, service: str) -> None:
+def _shared_tracer(backend: Any) -> Tracer | None:
+    """One Tracer per distinct backend (so its zipkin block object is shared by every listener)."""
+    if backend is None:
+        return None
+    key = backend.SerializeToString(deterministic=True)
+    tracer = _TRACERS.get(key)
+    if tracer is None:
+        if len(_TRACERS) >= MAX_SHARED:
+            _TRACERS.clear()
+        tracer = _TRACERS[key] = build_tracer(backend)
+    return tracer
+
+
+def _destination(ctx: MeshContext, service: str) -> tuple[Any, ...]:
+    endpoints, protocol = ctx.endpoints(service), ctx.protocol(service)
+    cached = _DESTINATIONS.get(service)
+    if cached is not None and cached[0] is endpoints and cached[1] == protocol:
+        return cached[2]
+    built = _build_destination(ctx, service)
+    if len(_DESTINATIONS) >= MAX_SHARED:
+        _DESTINATIONS.clear()
+    _DESTINATIONS[service] = (endpoints, protocol, built)
+    return built
+
+
+def _build_destination(ctx: MeshContext, service: str) -> tuple[Any, ...]:
     """EDS cluster + endpoints (+ route when HTTP) for a destination; identical for every outbound to it."""
     protocol = ctx.protocol(service)
     cluster_name = names.service_cluster_name(service)
-    resources.add(
+    built: tuple[Any, ...] = (
         build_cluster(cluster_name, eds(), http2_upstream(protocol.uses_http2_upstream)),
         build_load_assignment(cluster_name, ctx.endpoints(service)),
     )
     if protocol.is_http:
         route_name = names.outbound_route_name(service)
-        resources.add(build_route_configuration(route_name, names.virtual_host_name(service), cluster_name))
+        built += (build_route_configuration(route_name, names.virtual_host_name(service), cluster_name),)
+    return built
+
+
+def _outbound_listener(ctx: MeshContext, tracer: Tracer | None, outbound: Any, service: str, source: str) -> Any:
+    """Shared when the HCM tracing block is the same object (zipkin: per backend; datadog: never)."""
+    protocol = ctx.protocol(service)
+    block = tracer.block(source, Direction.OUTBOUND, service) if tracer is not None and protocol.is_http else None
+    key = (outbound.address or DEFAULT_OUTBOUND_ADDRESS, int(outbound.port), service)
+    cached = _LISTENERS.get(key)
+    if cached is not None and cached[0] is block and cached[1] == protocol:
+        return cached[2]
+    listener = _build_outbound_listener(ctx, tracer, outbound, service, source)
+    if len(_LISTENERS) >= MAX_SHARED:
+        _LISTENERS.clear()
+    _LISTENERS[key] = (block, protocol, listener)
+    return listener
 
 
 def _build_outbound_listener(
