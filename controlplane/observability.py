@@ -67,6 +67,16 @@ class Metrics:
             "xds_convergence_seconds", "Store change accepted -> proxy ACK of the resulting version",
             ["type_url"], buckets=_TIME_BUCKETS, registry=r,
         )
+        self.xds_auth_failures = Counter(
+            "xds_auth_failures", "ADS streams refused by dataplane authentication", ["reason"], registry=r
+        )
+        self.api_auth_failures = Counter(
+            "api_auth_failures", "HTTP API writes refused by authentication", ["reason"], registry=r
+        )
+        self.loop_lag_seconds = Histogram(
+            "asyncio_loop_lag_seconds", "How late a task asking to wake every 50 ms was woken",
+            buckets=_TIME_BUCKETS, registry=r,
+        )
         self.snapshots_rejected = Counter(
             "xds_snapshots_rejected", "Snapshots not published because they were inconsistent", registry=r
         )

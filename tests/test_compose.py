@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from controlplane.cli.apply import apply_all, decode_all
-from controlplane.cli.client import ApiClient
+from controlplane.cli.client import ApiClient, ApiSettings
 from controlplane.cli.run import RunConfig, running
 from controlplane.resources.codec import decode_resource
 from controlplane.resources.generated import mesh_pb2
@@ -65,7 +65,13 @@ def test_wiring_matches_the_dataplanes() -> None:
     assert services["jaeger"]["image"].startswith("jaegertracing/all-in-one")
     assert services["jaeger"]["environment"]["COLLECTOR_ZIPKIN_HOST_PORT"] == ":9411"
     assert "16686:16686" in services["jaeger"]["ports"]
-    assert services["control-plane"]["command"] == ["controlplane", "run", "--api-address", "0.0.0.0"]
+    command = services["control-plane"]["command"]
+    assert command[:4] == ["controlplane", "run", "--api-address", "0.0.0.0"]
+    # Writes from other containers need the admin token the control plane writes into the shared volume.
+    token_file = _option(command, "--admin-token-file")
+    for name in ("setup", *_sidecars(services)):
+        assert services[name]["environment"]["CONTROLPLANE_API_TOKEN_FILE"] == token_file, name
+        assert f"cp-secrets:{token_file.rsplit('/', 1)[0]}" in services[name]["volumes"], name
     sidecars = _sidecars(services)
     apps = {}
     for name, sidecar in sidecars.items():
@@ -96,16 +102,18 @@ def _setup_files() -> list[Path]:
     return [ROOT / path for path in re.findall(r"apply -f (\S+)", command)]
 
 
-async def test_setup_and_dataplane_files_apply() -> None:
+async def test_setup_and_dataplane_files_apply(tmp_path: Path) -> None:
     """What `setup` and the sidecars send, in compose order, is accepted by a real control plane."""
     files = _setup_files()
     assert [p.name for p in files] == ["zipkin-mesh.yaml", "trace-all-traffic.yaml"]
     assert "http://jaeger:9411/api/v2/spans" in files[0].read_text()
     dataplanes = [ROOT / _option(s["command"], "-f") for s in _sidecars(_compose()["services"]).values()]
+    token_file = tmp_path / "admin-token"
+    # As in compose: writes are not from localhost there, so here localhost is not admin either.
     config = RunConfig(store_url="memory", api_host="127.0.0.1", api_port=0, xds_host="127.0.0.1", xds_port=0,
-                       debounce_s=0.02, max_wait_s=0.2)
+                       debounce_s=0.02, max_wait_s=0.2, api_localhost_is_admin=False, admin_token_file=token_file)
     async with running(config) as plane:
-        client = ApiClient(f"http://127.0.0.1:{plane.api_port}")
+        client = ApiClient(f"http://127.0.0.1:{plane.api_port}", ApiSettings(token=token_file.read_text().strip()))
         for path in [*files, *dataplanes]:
             await asyncio.to_thread(apply_all, client, decode_all(path.read_text()), False)
         body = await asyncio.to_thread(client.request, "GET", "/meshes/default/dataplanes")

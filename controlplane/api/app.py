@@ -1,6 +1,7 @@
 """HTTP API application (Kuma's routes on :5681), plus /metrics and health.
 
-`create_app` only wires things; the store, metrics and inspector are built by `cli/run.py` and passed in.
+`create_app` only wires things; the store, metrics, inspector and auth are built by `cli/run.py` and passed
+in. Without `auth` (the API tests' bare app) every request is allowed and there are no token routes.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane import __version__
+from controlplane.api import auth as auth_routes
 from controlplane.api import inspect_routes, resources
 from controlplane.api.errors import Handler, error_middleware
 from controlplane.api.inspection import Inspector
-from controlplane.api.keys import INSPECTOR, MAX_BODY, METRICS, STORE
+from controlplane.api.keys import AUTH, INSPECTOR, MAX_BODY, METRICS, STORE, ApiAuth
 from controlplane.observability import Metrics
 from controlplane.store.base import Store
 
@@ -59,9 +61,13 @@ async def ready(request: web.Request) -> web.Response:
 
 
 def create_app(
-    store: Store, metrics_: Metrics, inspector: Inspector | None = None, *, max_body: int = DEFAULT_MAX_BODY
+    store: Store, metrics_: Metrics, inspector: Inspector | None = None, *, max_body: int = DEFAULT_MAX_BODY,
+    auth: ApiAuth | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=max_body, middlewares=[logging_middleware, error_middleware])
+    middlewares = [logging_middleware, error_middleware]
+    if auth is not None:
+        middlewares.append(auth_routes.auth_middleware)  # inside error_middleware: refusals get Kuma bodies
+    app = web.Application(client_max_size=max_body, middlewares=middlewares)
     app[STORE] = store
     app[METRICS] = metrics_
     app[MAX_BODY] = max_body
@@ -71,5 +77,8 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/ready", ready)
     resources.add_routes(app)
+    if auth is not None:
+        app[AUTH] = auth
+        auth_routes.add_routes(app)
     inspect_routes.add_routes(app)
     return app

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
 from controlplane.api.inspection import Inspector
+from controlplane.auth.tokens import Tokens
 from controlplane.observability import Metrics
 from controlplane.store.base import Store
 
@@ -14,3 +16,14 @@ STORE: Final = web.AppKey("store", Store)
 METRICS: Final = web.AppKey("metrics", Metrics)
 INSPECTOR: Final = web.AppKey("inspector", Inspector)
 MAX_BODY: Final = web.AppKey("max_body", int)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiAuth:
+    """What the API's auth middleware needs (see `api/auth.py`)."""
+
+    tokens: Tokens
+    localhost_is_admin: bool = True
+
+
+AUTH: Final = web.AppKey("auth", ApiAuth)

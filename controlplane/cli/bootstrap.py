@@ -8,6 +8,7 @@ booleans where PyYAML would leave them unquoted (a service named `n` would becom
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -15,7 +16,7 @@ from typing import Final
 import click
 import yaml
 
-from controlplane.cli.client import ApiClient, ApiFailure, api_url_option
+from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, current_settings
 from controlplane.errors import ValidationError
 from controlplane.resources.codec import decode_resource
 from controlplane.resources.dataplane import identifying_service
@@ -28,6 +29,39 @@ cp_address_option = click.option(
     "--cp-address", default=DEFAULT_CP_ADDRESS, show_default=True, metavar="HOST:PORT",
     help="Where Envoy reaches the control plane's ADS (gRPC) server.",
 )
+
+
+token_file_option = click.option(
+    "--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="Dataplane token (controlplane generate dataplane-token) sent to the ADS server by Envoy.",
+)
+
+
+def read_token_file(path: Path | None) -> str | None:
+    """The dataplane token in `path` (surrounding whitespace dropped); a one-line error if unreadable."""
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read the token file {path}: {exc}") from None
+    if not token or any(c.isspace() for c in token):
+        raise click.ClickException(f"{path} does not hold a token (expected one line, no spaces)")
+    return token
+
+
+def read_ca_cert() -> str | None:
+    """The `--ca-cert-file` (env CONTROLPLANE_CA_CERT_FILE) PEM, for Envoy's TLS connection to ADS."""
+    path = current_settings().ca_cert_file
+    if path is None:
+        return None
+    try:
+        pem = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read the CA certificate {path}: {exc}") from None
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise click.ClickException(f"{path} is not a PEM certificate")
+    return pem
 
 
 def parse_cp_address(value: str) -> tuple[str, int]:
@@ -93,21 +127,29 @@ def fetch_dataplane(client: ApiClient, mesh: str, name: str) -> mesh_pb2.Datapla
               help="Envoy admin port on 127.0.0.1 (0 = any; pass --admin-address-path to Envoy to learn it).")
 @click.option("--delta", is_flag=True, help="Use incremental (delta) xDS instead of state of the world.")
 @click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the bootstrap to this file instead of stdout.")
+              help="Write the bootstrap to this file instead of stdout (mode 0600: it may hold a token).")
+@token_file_option
 @api_url_option
 def bootstrap(mesh: str, name: str, cp_address: str, admin_port: int, delta: bool, output_path: Path | None,
-              api_url: str) -> None:
-    """Print the Envoy bootstrap (YAML) for an existing Dataplane: run `envoy -c` with it."""
+              token_file: Path | None, api_url: str) -> None:
+    """Print the Envoy bootstrap (YAML) for an existing Dataplane: run `envoy -c` with it.
+
+    With --ca-cert-file, Envoy reaches the ADS server over TLS trusting that CA.
+    """
     cp_host, cp_port = parse_cp_address(cp_address)
+    token, ca_cert = read_token_file(token_file), read_ca_cert()
     spec = fetch_dataplane(ApiClient(api_url), mesh, name)
     config = build_bootstrap(node_id=f"{mesh}.{name}", service=identifying_service(spec), cp_host=cp_host,
-                             cp_port=cp_port, admin_port=admin_port, delta=delta)
+                             cp_port=cp_port, admin_port=admin_port, delta=delta, token=token,
+                             ca_cert_pem=ca_cert)
     text = render_bootstrap_yaml(config)
     if output_path is None:
         click.echo(text, nl=False)
         return
     try:
-        output_path.write_text(text, encoding="utf-8")
+        fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
     except OSError as exc:
         raise click.ClickException(f"{output_path}: {exc.strerror or exc}") from None
     click.echo(f"wrote the bootstrap of {mesh}.{name} to {output_path}", err=True)

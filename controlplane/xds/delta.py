@@ -8,12 +8,46 @@ and for subscribed-but-missing names, re-sends on re-subscribe, and the CLA push
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from envoy.service.discovery.v3 import discovery_pb2
 
-from controlplane.xds import types
+from controlplane.xds import types, wire
 from controlplane.xds.snapshot import ResourceEntry, Snapshot
 from controlplane.xds.stream_state import RequestEvent, RequestKind, StreamState, TypeState, selected_entries
 from controlplane.xds.subscription import WILDCARD
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaResponse:
+    """A `DeltaDiscoveryResponse` the stream owes; `encode()` joins the entries' shared encoded bytes."""
+
+    type_url: str
+    system_version_info: str
+    nonce: str
+    entries: tuple[ResourceEntry, ...]
+    removed_resources: tuple[str, ...]
+
+    @property
+    def version(self) -> str:
+        return self.system_version_info
+
+    @property
+    def n_resources(self) -> int:
+        return len(self.entries)
+
+    @property
+    def resources(self) -> list[discovery_pb2.Resource]:
+        """The resources as the message would hold them (tests, inspection)."""
+        return [discovery_pb2.Resource(name=e.name, version=e.version, resource=e.packed) for e in self.entries]
+
+    def encode(self) -> bytes:
+        return wire.delta_response(self.system_version_info, (e.delta_item for e in self.entries),
+                                   self.type_url, self.nonce, self.removed_resources)
+
+    def message(self) -> discovery_pb2.DeltaDiscoveryResponse:
+        """The equivalent protobuf message (tests, debugging); the server writes `encode()`."""
+        return discovery_pb2.DeltaDiscoveryResponse.FromString(self.encode())
 
 
 class DeltaState(StreamState):
@@ -70,7 +104,7 @@ class DeltaState(StreamState):
         state.sent = {name: v for name, v in state.sent.items() if after.selects(name)}
         state.reported_missing &= after.names
 
-    def responses(self, snapshot: Snapshot) -> list[discovery_pb2.DeltaDiscoveryResponse]:
+    def responses(self, snapshot: Snapshot) -> list[DeltaResponse]:
         """Responses owed for `snapshot`, in ADS order; updates what the client is believed to hold."""
         out = []
         for state in self.ordered_types():
@@ -79,7 +113,7 @@ class DeltaState(StreamState):
                 out.append(response)
         return out
 
-    def _respond(self, state: TypeState, snapshot: Snapshot) -> discovery_pb2.DeltaDiscoveryResponse | None:
+    def _respond(self, state: TypeState, snapshot: Snapshot) -> DeltaResponse | None:
         available = snapshot.resources(state.type_url)
         selected = selected_entries(state, snapshot)
         changed = [
@@ -106,20 +140,11 @@ class DeltaState(StreamState):
         return self._message(state, snapshot, changed, sorted(removed))
 
     def _message(self, state: TypeState, snapshot: Snapshot, changed: list[ResourceEntry],
-                 removed: list[str]) -> discovery_pb2.DeltaDiscoveryResponse:
+                 removed: list[str]) -> DeltaResponse:
         nonce = self.next_nonce()
         version = snapshot.version(state.type_url)
         state.record_sent(nonce, version)
-        return discovery_pb2.DeltaDiscoveryResponse(
-            system_version_info=version,
-            type_url=state.type_url,
-            nonce=nonce,
-            resources=[
-                discovery_pb2.Resource(name=entry.name, version=entry.version, resource=entry.packed)
-                for entry in changed
-            ],
-            removed_resources=removed,
-        )
+        return DeltaResponse(state.type_url, version, nonce, tuple(changed), tuple(removed))
 
     def _push_eds(self, cds: TypeState, clusters: list[ResourceEntry], snapshot: Snapshot) -> None:
         # §1.10: after a CDS update Envoy (delta) sends no EDS request and the cluster stays warming, so

@@ -146,6 +146,10 @@ class StatusRegistry(NoopObserver):
             return None
         return by_type.get(type_url) or TypeStatus(type_url)
 
+    def stream_count(self) -> int:
+        """Open streams (all nodes)."""
+        return len(self._streams)
+
     def connected_nodes(self) -> list[str]:
         """Node ids with at least one open stream, sorted."""
         return sorted({stream.node_id for stream in self._streams.values()})

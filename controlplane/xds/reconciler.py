@@ -37,8 +37,12 @@ log = structlog.get_logger(__name__)
 
 STORE_RETRY_MIN_S = 0.1
 STORE_RETRY_MAX_S = 5.0
-YIELD_EVERY = 20  # proxies generated between yields to the event loop (STYLE §4.5)
+YIELD_AFTER_S = 0.005
+"""Longest stretch of generation between yields to the event loop (STYLE §4.5). A time budget rather than
+a proxy count, so the loop lag stays bounded whatever a proxy costs, and streams woken by the snapshots
+just published get to write them while the pass goes on instead of after it."""
 PublishHook = Callable[[str, Snapshot, float], None]
+PassHook = Callable[[], None]
 
 
 def node_id(mesh: str, name: str) -> str:
@@ -66,6 +70,7 @@ class Reconciler:
         debounce_s: float = 0.1,
         max_wait_s: float = 1.0,
         on_published: PublishHook | None = None,
+        after_pass: PassHook | None = None,
     ) -> None:
         self.store, self.cache, self.metrics = store, cache, metrics
         self.debounce_s, self.max_wait_s = debounce_s, max_wait_s
@@ -73,6 +78,7 @@ class Reconciler:
         self.resolutions: dict[str, TracingResolution] = {}
         self._interner: ResourceInterner = cache.interner
         self._on_published = on_published
+        self._after_pass = after_pass
         self.ready = asyncio.Event()
         self.idle = True
         """False while a batch is being mirrored and regenerated (tests and benchmarks wait on it)."""
@@ -85,6 +91,7 @@ class Reconciler:
             started = time.perf_counter()
             for mesh in self.world.mesh_names():
                 await self._regenerate(mesh, None, started)
+            self._pass_done()
             self.ready.set()
             log.info("reconciler_ready", meshes=len(self.world.mesh_names()), proxies=len(self.resolutions))
             async for batch in self._batches(changes):
@@ -133,6 +140,11 @@ class Reconciler:
                 await self._regenerate(mesh, dirty, started)
         finally:
             self.idle = True
+            self._pass_done()
+
+    def _pass_done(self) -> None:
+        if self._after_pass is not None:
+            self._after_pass()
 
     async def _mirror_all(self, changes: list[Change]) -> _Dirty:
         """Mirror a batch; while the store is unavailable keep the current snapshots and retry the batch.
@@ -195,17 +207,21 @@ class Reconciler:
         ctx = build_mesh_context(group.mesh, list(group.traffic_traces.values()), list(group.dataplanes.values()))
         explicit = dirty.proxies.get(mesh, set()) if dirty is not None else set()
         policy = dirty is None or mesh in dirty.policy_meshes
-        done = 0
+        todo: list[tuple[str, Proxy]] = []
+        budget = _YieldBudget()
         for dataplane in ctx.dataplanes:
             proxy = build_proxy(ctx, dataplane)
             node = node_id(mesh, dataplane.name)
             resolution_changed = self.resolutions.get(node) != proxy.tracing
             self.resolutions[node] = proxy.tracing
             if dataplane.name in explicit or (policy and (resolution_changed or dirty is None)):
-                self._publish(ctx, node, proxy, started)
-                done += 1
-                if done % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
+                todo.append((node, proxy))
+            await budget.tick()
+        # Proxies with an open stream first: the others get their config only when they connect.
+        todo.sort(key=lambda item: self.cache.watcher_count(item[0]) == 0)
+        for node, proxy in todo:
+            self._publish(ctx, node, proxy, started)
+            await budget.tick()
         # Generators return shared message objects within a pass; remembering them beyond it only pins memory.
         self._interner.release_objects()
 
@@ -228,6 +244,20 @@ class Reconciler:
                 self._on_published(node, snapshot, started)
         else:
             bound.debug("config_unchanged")
+
+
+class _YieldBudget:
+    """Yields to the event loop once `YIELD_AFTER_S` of work has passed since the last yield."""
+
+    __slots__ = ("_until",)
+
+    def __init__(self) -> None:
+        self._until = time.perf_counter() + YIELD_AFTER_S
+
+    async def tick(self) -> None:
+        if time.perf_counter() >= self._until:
+            await asyncio.sleep(0)
+            self._until = time.perf_counter() + YIELD_AFTER_S
 
 
 def _served(dataplane: Resource | None) -> set[str]:

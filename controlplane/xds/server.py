@@ -23,8 +23,9 @@ from typing import Any, Final, Protocol
 
 import grpc
 import structlog
-from envoy.service.discovery.v3 import ads_pb2_grpc
+from envoy.service.discovery.v3 import discovery_pb2
 
+from controlplane.xds.authn import AllowAll, Authenticator, StreamRejected
 from controlplane.xds.cache import SnapshotCache, Watch
 from controlplane.xds.delta import DeltaState
 from controlplane.xds.node import InvalidNodeId, parse_node_id
@@ -40,6 +41,7 @@ from controlplane.xds.stream_state import ProtocolViolation, RequestEvent, SotwS
 
 log = structlog.get_logger(__name__)
 
+ADS_SERVICE: Final = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 """Envoy's first delta request after a reconnect lists every resource it holds and can exceed gRPC's 4 MiB
 default (reference/xds-protocol.md §2.8, envoy #36169)."""
@@ -58,12 +60,30 @@ SERVER_OPTIONS: Final[tuple[tuple[str, int], ...]] = (
 )
 
 
+class _Response(Protocol):
+    """What the servicer needs from SotwResponse / DeltaResponse."""
+
+    @property
+    def type_url(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def nonce(self) -> str: ...
+
+    @property
+    def n_resources(self) -> int: ...
+
+    def encode(self) -> bytes: ...
+
+
 class _State(Protocol):
     """What the servicer needs from SotwState / DeltaState."""
 
     def on_request(self, request: Any) -> RequestEvent: ...
 
-    def responses(self, snapshot: Snapshot) -> Sequence[Any]: ...
+    def responses(self, snapshot: Snapshot) -> Sequence[_Response]: ...
 
 
 class AdsServer:
@@ -73,19 +93,21 @@ class AdsServer:
     (`connected_nodes()`, `status(node_id)`), via its built-in `StatusRegistry` observer.
     """
 
-    def __init__(self, cache: SnapshotCache, observer: StreamObserver | None = None) -> None:
+    def __init__(self, cache: SnapshotCache, observer: StreamObserver | None = None,
+                 authenticator: Authenticator | None = None) -> None:
         self._cache = cache
+        self._authenticator: Authenticator = authenticator or AllowAll()
         self._status = StatusRegistry()
         self._observer = CompositeObserver((self._status, observer or NoopObserver()))
         self._stream_ids = itertools.count(1)
 
     async def StreamAggregatedResources(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
         await _Stream(next(self._stream_ids), "sotw", SotwState(), self._cache, self._observer,
-                      context).run(request_iterator)
+                      context, self._authenticator).run(request_iterator)
 
     async def DeltaAggregatedResources(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
         await _Stream(next(self._stream_ids), "delta", DeltaState(), self._cache, self._observer,
-                      context).run(request_iterator)
+                      context, self._authenticator).run(request_iterator)
 
     def connected_nodes(self) -> list[str]:
         return self._status.connected_nodes()
@@ -98,8 +120,9 @@ class _Stream:
     """One ADS stream: its state machine, its node, and the lock that orders its writes."""
 
     def __init__(self, stream_id: int, variant: Variant, state: _State, cache: SnapshotCache,
-                 observer: StreamObserver, context: Any) -> None:
+                 observer: StreamObserver, context: Any, authenticator: Authenticator) -> None:
         self._id = stream_id
+        self._authenticator = authenticator
         self._variant: Variant = variant
         self._state = state
         self._cache = cache
@@ -116,7 +139,7 @@ class _Stream:
             first = await anext(requests, None)
             if first is None:
                 return
-            self._open(first)
+            await self._open(first)
             watch = self._cache.watch(self._node_id)
             await self._handle(first)
             tasks = [asyncio.create_task(self._read(requests)), asyncio.create_task(self._push(watch))]
@@ -126,22 +149,31 @@ class _Stream:
         except ProtocolViolation as exc:
             self._log.warning("stream_rejected", reason=str(exc))
             await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except StreamRejected as exc:  # already logged and counted by the authenticator
+            await self._context.abort(exc.code, str(exc))
         except Exception:  # noqa: BLE001 - task boundary, see below
             # Task boundary (STYLE §4.6): a bug ends only this stream, logged with stream_id and node_id.
             self._log.exception("stream_failed")
             await self._context.abort(grpc.StatusCode.INTERNAL, "internal error in the ADS stream")
         finally:
-            await _cancel_and_wait(tasks)
-            self._close(watch)
+            try:
+                await _cancel_and_wait(tasks)
+            finally:
+                # Always, even if a second cancellation (gRPC cancels the handler when the client goes away,
+                # and again on shutdown) interrupts the wait above: a skipped close leaked the stream in the
+                # status registry and the streams gauge (tests/e2e/test_faults.py, 500-reconnect burst).
+                self._close(watch)
 
-    def _open(self, first: Any) -> None:
+    async def _open(self, first: Any) -> None:
         # "Basic Protocol Overview" (§1.3): only the first request is guaranteed to carry the node; it is
-        # cached for the life of the stream and later `node` fields are ignored.
+        # cached for the life of the stream and later `node` fields are ignored. Authentication happens
+        # here, once, before anything is sent (go-control-plane's OnStreamRequest, xds-protocol.md §2.3).
         raw = str(first.node.id) if first.HasField("node") else ""
         try:
-            parse_node_id(raw)
+            node = parse_node_id(raw)
         except InvalidNodeId as exc:
-            raise ProtocolViolation(f"invalid node ID {raw!r}: {exc}") from exc
+            raise ProtocolViolation(f"invalid node ID {raw[:300]!r}: {exc}") from exc
+        await self._authenticator.authenticate(node, tuple(self._context.invocation_metadata() or ()))
         self._node_id = raw
         self._log = self._log.bind(node_id=raw)
         self._observer.on_stream_open(self._id, raw, self._variant)
@@ -187,13 +219,14 @@ class _Stream:
         if snapshot is None:
             return
         for response in self._state.responses(snapshot):
-            await self._context.write(response)
-            version = response.version_info if self._variant == "sotw" else response.system_version_info
-            n_bytes = response.ByteSize()
-            self._observer.on_response(self._id, self._node_id, response.type_url, version, response.nonce,
-                                       len(response.resources), n_bytes)
-            self._log.debug("response_sent", type_url=response.type_url, version=version,
-                            nonce=response.nonce, resources=len(response.resources), bytes=n_bytes)
+            # Already wire bytes (identity serialiser, see start_ads_server): shared per-resource encodings
+            # plus this stream's version/type/nonce fields, so the size is just len().
+            payload = response.encode()
+            await self._context.write(payload)
+            self._observer.on_response(self._id, self._node_id, response.type_url, response.version,
+                                       response.nonce, response.n_resources, len(payload))
+            self._log.debug("response_sent", type_url=response.type_url, version=response.version,
+                            nonce=response.nonce, resources=response.n_resources, bytes=len(payload))
 
 
 async def _cancel_and_wait(tasks: Iterable[asyncio.Task[None]]) -> None:
@@ -209,6 +242,20 @@ async def _cancel_and_wait(tasks: Iterable[asyncio.Task[None]]) -> None:
             task.exception()  # already reported through the first failure; mark it retrieved
 
 
+def _add_ads_service(ads: AdsServer, server: grpc.aio.Server) -> None:
+    """Register the two ADS methods like the generated `add_AggregatedDiscoveryServiceServicer_to_server`,
+    but with no response serialiser: the handlers write wire bytes that were mostly encoded once per
+    resource (wire.py), so grpc passes them through instead of serialising a message per stream."""
+    handlers = {
+        "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+            ads.StreamAggregatedResources, request_deserializer=discovery_pb2.DiscoveryRequest.FromString),
+        "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+            ads.DeltaAggregatedResources, request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(ADS_SERVICE, handlers),))
+    server.add_registered_method_handlers(ADS_SERVICE, handlers)
+
+
 async def start_ads_server(
     cache: SnapshotCache,
     host: str,
@@ -216,21 +263,27 @@ async def start_ads_server(
     observer: StreamObserver | None = None,
     *,
     ads: AdsServer | None = None,
+    authenticator: Authenticator | None = None,
+    credentials: grpc.ServerCredentials | None = None,
     options: Iterable[tuple[str, int]] = SERVER_OPTIONS,
 ) -> tuple[grpc.aio.Server, int]:
     """Start a grpc.aio server with the ADS service on host:port (0 = a free port); return it and the port.
 
     Pass `ads` to keep a handle on the servicer (for `status()` / `connected_nodes()`); otherwise one is
-    built from `cache` and `observer`. The caller owns the server and stops it with `await server.stop(grace)`.
+    built from `cache`, `observer` and `authenticator`. `credentials` (grpc.ssl_server_credentials) serve
+    TLS instead of plaintext. The caller owns the server and stops it with `await server.stop(grace)`.
     """
     if ads is None:
-        ads = AdsServer(cache, observer)
-    elif observer is not None:
-        raise ValueError("pass the observer to AdsServer when passing ads=")
+        ads = AdsServer(cache, observer, authenticator)
+    elif observer is not None or authenticator is not None:
+        raise ValueError("pass the observer and authenticator to AdsServer when passing ads=")
     server = grpc.aio.server(options=list(options))
-    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, server)
+    _add_ads_service(ads, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound_port = int(server.add_insecure_port(address))
+    if credentials is None:
+        bound_port = int(server.add_insecure_port(address))
+    else:
+        bound_port = int(server.add_secure_port(address, credentials))
     await server.start()
-    log.info("ads_server_started", address=address, port=bound_port)
+    log.info("ads_server_started", address=address, port=bound_port, tls=credentials is not None)
     return server, bound_port

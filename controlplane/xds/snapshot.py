@@ -29,7 +29,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from controlplane.xds import types
+from controlplane.xds import types, wire
 
 _VERSION_LENGTH: Final = 16
 _TYPE_PREFIX: Final = "type.googleapis.com/"
@@ -51,6 +51,11 @@ class ResourceEntry:
     message: Message
     packed: any_pb2.Any
     version: str
+    sotw_item: bytes
+    """This resource as a `DiscoveryResponse.resources` field, shared by every stream sent it (wire.py)."""
+    delta_item: bytes
+    """This resource as a `DeltaDiscoveryResponse.resources` field (name, version, Any)."""
+    _facts: _Facts | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def create(cls, type_url: str, name: str, message: Message) -> ResourceEntry:
@@ -58,12 +63,20 @@ class ResourceEntry:
 
 
 def _make_entry(type_url: str, name: str, message: Message, value: bytes, digest: str = "") -> ResourceEntry:
+    """Build an entry with its wire encodings.
+
+    The encodings are made here, with the rest of the snapshot, not lazily on first send: bytes created
+    while streams are being served end up scattered among the streams' short-lived objects and keep
+    pymalloc arenas alive after the streams close (measured: +16 MB RSS after 1 000 streams disconnect).
+    """
     actual = _TYPE_PREFIX + message.DESCRIPTOR.full_name
     if actual != type_url:
         raise ValueError(f"resource {name!r} is a {actual}, listed under {type_url}")
     packed = any_pb2.Any(type_url=type_url, value=value)
     version = digest[:_VERSION_LENGTH] if digest else _short_hash(value)
-    return ResourceEntry(name=name, type_url=type_url, message=message, packed=packed, version=version)
+    return ResourceEntry(name=name, type_url=type_url, message=message, packed=packed, version=version,
+                         sotw_item=wire.any_item(type_url, value),
+                         delta_item=wire.resource_item(name, version, type_url, value))
 
 
 class ResourceInterner:
@@ -224,13 +237,14 @@ class _Facts:
     cluster_refs: tuple[str, ...]
 
 
-_FACTS: weakref.WeakKeyDictionary[ResourceEntry, _Facts] = weakref.WeakKeyDictionary()
-"""Entries are immutable and shared by many snapshots (interner), so unpacking their HCMs once per entry
-instead of once per snapshot makes `check_consistent` cost O(distinct resources), not O(proxies × size)."""
-
-
 def _facts(entry: ResourceEntry) -> _Facts:
-    found = _FACTS.get(entry)
+    """The entry's consistency facts, derived on first use and kept on the entry.
+
+    Entries are immutable and shared by many snapshots (interner), so unpacking their HCMs once per entry
+    instead of once per snapshot makes the expensive part of `check_consistent` O(new entries); what is
+    left per snapshot is a few dict look-ups per resource.
+    """
+    found = entry._facts
     if found is None:
         message = entry.message
         rds_names: tuple[str, ...] = ()
@@ -241,7 +255,7 @@ def _facts(entry: ResourceEntry) -> _Facts:
         elif isinstance(message, route_pb2.RouteConfiguration):
             refs = tuple(sorted(set(_route_clusters(message))))
         found = _Facts(_own_name(message), _eds_name(message), rds_names, refs)
-        _FACTS[entry] = found
+        object.__setattr__(entry, "_facts", found)
     return found
 
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import any_pb2
 
-from controlplane.xds import types
+from controlplane.xds import types, wire
 from controlplane.xds.snapshot import ResourceEntry, Snapshot
 from controlplane.xds.subscription import Subscription
 
@@ -23,6 +24,41 @@ RequestKind = Literal["initial", "ack", "nack", "stale"]
 Variant = Literal["sotw", "delta"]
 
 _RECENT_NONCES: Final = 16
+
+
+@dataclass(frozen=True, slots=True)
+class SotwResponse:
+    """A `DiscoveryResponse` the stream owes, as decided; `encode()` gives its wire bytes.
+
+    Not a protobuf message: the resources are the snapshot's shared entries, whose encoded bytes are
+    concatenated with the per-stream fields (wire.py), so nothing is copied or re-serialised per stream.
+    """
+
+    type_url: str
+    version_info: str
+    nonce: str
+    entries: tuple[ResourceEntry, ...]
+
+    @property
+    def version(self) -> str:
+        return self.version_info
+
+    @property
+    def n_resources(self) -> int:
+        return len(self.entries)
+
+    @property
+    def resources(self) -> list[any_pb2.Any]:
+        """The packed resources, as the message would hold them (tests, inspection)."""
+        return [entry.packed for entry in self.entries]
+
+    def encode(self) -> bytes:
+        return wire.sotw_response(self.version_info, (e.sotw_item for e in self.entries), self.type_url,
+                                  self.nonce)
+
+    def message(self) -> discovery_pb2.DiscoveryResponse:
+        """The equivalent protobuf message (tests, debugging); the server writes `encode()`."""
+        return discovery_pb2.DiscoveryResponse.FromString(self.encode())
 
 
 class ProtocolViolation(Exception):
@@ -148,7 +184,7 @@ class SotwState(StreamState):
         kind: RequestKind = "initial" if first else "ack"
         return RequestEvent(state.type_url, kind, str(request.version_info), nonce)
 
-    def responses(self, snapshot: Snapshot) -> list[discovery_pb2.DiscoveryResponse]:
+    def responses(self, snapshot: Snapshot) -> list[SotwResponse]:
         """Responses owed to the client for `snapshot`, in ADS order; updates the state as sent."""
         out = []
         for state in self.ordered_types():
@@ -175,17 +211,12 @@ class SotwState(StreamState):
         return any(name not in state.sent for name in selected)
 
     def _respond(self, state: TypeState, snapshot: Snapshot,
-                 selected: dict[str, ResourceEntry]) -> discovery_pb2.DiscoveryResponse:
+                 selected: dict[str, ResourceEntry]) -> SotwResponse:
         # §1.7: CDS and LDS are full-state (every selected resource); EDS/RDS get only what was requested
         # (or everything for a wildcard) - selected_entries gives exactly that for every type.
         version = snapshot.version(state.type_url)
         nonce = self.next_nonce()
-        response = discovery_pb2.DiscoveryResponse(
-            version_info=version,
-            type_url=state.type_url,
-            nonce=nonce,
-            resources=[entry.packed for entry in selected.values()],
-        )
+        response = SotwResponse(state.type_url, version, nonce, tuple(selected.values()))
         if state.type_url == types.CLUSTER_TYPE:
             self._flag_eds_resend(state, snapshot, selected)
         state.sent = {name: entry.version for name, entry in selected.items()}

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -40,12 +41,14 @@ def free_port() -> int:
         return port
 
 
-def http_json(method: str, url: str, body: object = None, timeout: float = 5.0) -> tuple[int, Any]:
+def http_json(method: str, url: str, body: object = None, timeout: float = 5.0, *,
+              context: ssl.SSLContext | None = None, token: str | None = None) -> tuple[int, Any]:
     """One API call with the stdlib (independent of the CLI's client); returns (status, decoded body)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
             raw = resp.read()
             return resp.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:
@@ -60,6 +63,7 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str
     log_path: Path
+    context: ssl.SSLContext | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -76,18 +80,21 @@ class Server:
             raise AssertionError(f"server did not stop within {STOP_TIMEOUT_S}s of SIGTERM:\n{self.log()}") from None
 
     def get(self, path: str) -> tuple[int, Any]:
-        return http_json("GET", self.url + path)
+        return http_json("GET", self.url + path, context=self.context)
 
 
-def start_server(store_url: str, log_path: Path) -> Server:
-    """Start `controlplane run` on a free API port and wait (polling GET /) until it answers."""
+def start_server(store_url: str, log_path: Path, *extra: str, ca_file: Path | None = None,
+                 cwd: Path | None = None) -> Server:
+    """Start `controlplane run` (plus `extra` options) on a free API port and wait (polling GET /) until it
+    answers; with `ca_file` the API is HTTPS and trusted through that CA."""
     port = free_port()
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [controlplane_script(), "run", "--store", store_url, "--api-port", str(port), "--xds-port", "0"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [controlplane_script(), "run", "--store", store_url, "--api-port", str(port), "--xds-port", "0", *extra],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
         )
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+    server = Server(process, f"{'https' if ca_file else 'http'}://127.0.0.1:{port}", log_path, context)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
         if process.poll() is not None:

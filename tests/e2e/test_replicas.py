@@ -62,9 +62,10 @@ def dataplane_doc(inbound: int, service_port: int) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def replica(url: str) -> AsyncIterator[tuple[ControlPlane, Api]]:
+async def replica(url: str, key_file: Path) -> AsyncIterator[tuple[ControlPlane, Api]]:
+    """One replica; replicas share the signing key file, as README "Running several replicas" says."""
     config = RunConfig(store_url=url, api_host=HOST, api_port=0, xds_host=HOST, xds_port=0,
-                       debounce_s=0.02, max_wait_s=0.2)  # fmt: skip
+                       debounce_s=0.02, max_wait_s=0.2, signing_key_file=key_file)  # fmt: skip
     async with (
         running(config) as plane,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
@@ -118,8 +119,8 @@ async def test_change_through_replica_a_reaches_envoy_on_replica_b_within_a_seco
 ) -> None:
     url = await create_database(postgres_server)
     async with AsyncExitStack() as stack, UpstreamApp("web") as app:
-        a, a_api = await stack.enter_async_context(replica(url))
-        b, _ = await stack.enter_async_context(replica(url))
+        a, a_api = await stack.enter_async_context(replica(url, tmp_path / "signing-key.pem"))
+        b, _ = await stack.enter_async_context(replica(url, tmp_path / "signing-key.pem"))
         await a_api.apply(mesh_doc(sampling=100.0), dataplane_doc(free_port(), app.port))
         await wait_same_versions(a, b)
         await start_envoy(stack, b, tmp_path / "envoy-b")
@@ -143,8 +144,8 @@ async def test_database_outage_keeps_xds_and_traffic_serving_and_recovers(
 ) -> None:
     url = await create_database(own_postgres)
     async with AsyncExitStack() as stack, UpstreamApp("web") as app:
-        a, a_api = await stack.enter_async_context(replica(url))
-        b, _ = await stack.enter_async_context(replica(url))
+        a, a_api = await stack.enter_async_context(replica(url, tmp_path / "signing-key.pem"))
+        b, _ = await stack.enter_async_context(replica(url, tmp_path / "signing-key.pem"))
         inbound = free_port()
         await a_api.apply(mesh_doc(sampling=100.0), trace_doc(), dataplane_doc(inbound, app.port))
         good = await wait_same_versions(a, b)

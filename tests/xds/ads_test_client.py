@@ -32,11 +32,13 @@ class StreamEnded(Exception):
 class AdsClient:
     """One ADS stream. `delta=True` uses DeltaAggregatedResources."""
 
-    def __init__(self, channel: grpc.aio.Channel, node_id: str | None, *, delta: bool = False) -> None:
+    def __init__(self, channel: grpc.aio.Channel, node_id: str | None, *, delta: bool = False,
+                 metadata: tuple[tuple[str, str], ...] | None = None) -> None:
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
         self.delta = delta
         self.node_id = node_id
-        self._call = stub.DeltaAggregatedResources() if delta else stub.StreamAggregatedResources()
+        method = stub.DeltaAggregatedResources if delta else stub.StreamAggregatedResources
+        self._call = method(metadata=metadata)
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
         self._node_sent = False

@@ -7,10 +7,10 @@ inbounds/outbounds) instead of rescanning every Dataplane per outbound.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from controlplane.policy import (
     Protocol,
@@ -50,6 +50,9 @@ class MeshContext:
     dataplanes: tuple[Resource, ...]
     endpoints_by_service: Mapping[str, tuple[Endpoint, ...]]
     protocol_by_service: Mapping[str, Protocol]
+    shared: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Resources built once per context and shared by every proxy of the mesh (see outbound.py). The only
+    mutable part: a memo whose entries are pure functions of the context, so output stays deterministic."""
 
     def endpoints(self, service: str) -> tuple[Endpoint, ...]:
         return self.endpoints_by_service.get(service, ())

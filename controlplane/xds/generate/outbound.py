@@ -31,26 +31,19 @@ from controlplane.xds.generate.resource_set import ResourceSet
 from controlplane.xds.generate.tracer import Direction, Tracer, build_tracer, tracing
 
 DEFAULT_OUTBOUND_ADDRESS: Final = "127.0.0.1"
-MAX_SHARED: Final = 10_000
-"""Bound on each memo below (one entry per destination service / outbound listener shape)."""
-
-# Memos of resources that many proxies share (reference/performance.md §6.3: generation, not the wire, is the
-# cost at scale). A destination's cluster, endpoints and route depend only on the service's endpoints and
-# protocol; an outbound listener only on its address, port, destination and HCM tracing block. Entries are
-# validated by *identity* of those inputs (the endpoints tuple of the current MeshContext, the tracing block
-# of the cached Tracer), which the memo holds so ids cannot be reused; a new MeshContext therefore rebuilds
-# each destination once, never per proxy. Returned messages are shared: never mutate them. The rejected
-# alternative, hashing input content for every proxy, costs about as much as building the messages.
-_DESTINATIONS: dict[str, tuple[object, object, tuple[Any, ...]]] = {}
-_LISTENERS: dict[tuple[str, int, str], tuple[object, object, Any]] = {}
-_TRACERS: dict[bytes, Tracer] = {}
+# Resources that many proxies share are built once per MeshContext and kept in `ctx.shared`
+# (reference/performance.md §6.3: generation, not the wire, is the cost at scale). A destination's cluster,
+# endpoints and route depend only on the service's endpoints and protocol, which are fixed for one context;
+# an outbound listener only on its address, port, destination, protocol and HCM tracing block. Returned
+# messages are shared: never mutate them. The rejected alternative, a module-level memo that survives
+# contexts, saves a little more but is global state in a pure package.
 
 
 def generate_outbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
     """Outbound listeners, service clusters, their endpoints and outbound routes of one proxy."""
     resources = ResourceSet()
     source = identifying_service(proxy.dataplane)
-    tracer = _shared_tracer(proxy.tracing.backend)
+    tracer = _shared_tracer(ctx, proxy.tracing.backend)
     outbounds = sorted(proxy.dataplane.spec.networking.outbound, key=lambda o: (o.address, o.port))
     for outbound in outbounds:
         service = service_of(outbound.tags)
@@ -61,28 +54,22 @@ def generate_outbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
     return resources
 
 
-def _shared_tracer(backend: Any) -> Tracer | None:
-    """One Tracer per distinct backend (so its zipkin block object is shared by every listener)."""
+def _shared_tracer(ctx: MeshContext, backend: Any) -> Tracer | None:
+    """One Tracer per distinct backend and context (so its zipkin block object is shared by every listener)."""
     if backend is None:
         return None
-    key = backend.SerializeToString(deterministic=True)
-    tracer = _TRACERS.get(key)
-    if tracer is None:
-        if len(_TRACERS) >= MAX_SHARED:
-            _TRACERS.clear()
-        tracer = _TRACERS[key] = build_tracer(backend)
+    key = ("tracer", backend.SerializeToString(deterministic=True))
+    if key not in ctx.shared:
+        ctx.shared[key] = build_tracer(backend)
+    tracer: Tracer | None = ctx.shared[key]
     return tracer
 
 
 def _destination(ctx: MeshContext, service: str) -> tuple[Any, ...]:
-    endpoints, protocol = ctx.endpoints(service), ctx.protocol(service)
-    cached = _DESTINATIONS.get(service)
-    if cached is not None and cached[0] is endpoints and cached[1] == protocol:
-        return cached[2]
-    built = _build_destination(ctx, service)
-    if len(_DESTINATIONS) >= MAX_SHARED:
-        _DESTINATIONS.clear()
-    _DESTINATIONS[service] = (endpoints, protocol, built)
+    key = ("destination", service)
+    if key not in ctx.shared:
+        ctx.shared[key] = _build_destination(ctx, service)
+    built: tuple[Any, ...] = ctx.shared[key]
     return built
 
 
@@ -101,17 +88,15 @@ def _build_destination(ctx: MeshContext, service: str) -> tuple[Any, ...]:
 
 
 def _outbound_listener(ctx: MeshContext, tracer: Tracer | None, outbound: Any, service: str, source: str) -> Any:
-    """Shared when the HCM tracing block is the same object (zipkin: per backend; datadog: never)."""
+    """Shared when the HCM tracing block is the same object (zipkin: per backend; datadog: per source)."""
     protocol = ctx.protocol(service)
     block = tracer.block(source, Direction.OUTBOUND, service) if tracer is not None and protocol.is_http else None
-    key = (outbound.address or DEFAULT_OUTBOUND_ADDRESS, int(outbound.port), service)
-    cached = _LISTENERS.get(key)
-    if cached is not None and cached[0] is block and cached[1] == protocol:
-        return cached[2]
+    key = ("listener", outbound.address or DEFAULT_OUTBOUND_ADDRESS, int(outbound.port), service, id(block))
+    cached = ctx.shared.get(key)
+    if cached is not None and cached[0] is block:
+        return cached[1]
     listener = _build_outbound_listener(ctx, tracer, outbound, service, source)
-    if len(_LISTENERS) >= MAX_SHARED:
-        _LISTENERS.clear()
-    _LISTENERS[key] = (block, protocol, listener)
+    ctx.shared[key] = (block, listener)  # holding `block` keeps its id from being reused while cached
     return listener
 
 

@@ -13,6 +13,7 @@ import pytest
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401  (registers the Any type)
 from google.protobuf import json_format
+from tls_certs import make_certs
 
 from controlplane.xds.bootstrap import ReconnectBackoff, build_bootstrap
 
@@ -178,3 +179,33 @@ def test_envoy_validate_accepts_bootstrap(tmp_path: Path, delta: bool) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"configuration '{config}' OK" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("host", ["cp.example", "127.0.0.1"], ids=["dns", "ip"])
+def test_token_and_tls(tmp_path: Path, host: str) -> None:
+    """`--token-file`: initial metadata on the ADS grpc_service; `--ca-cert-file`: a TLS transport socket that
+    trusts only that CA and checks the host's SAN (SNI only for host names); Envoy validates both."""
+    ca = make_certs(tmp_path / "certs").ca.read_text()
+    bootstrap = build_bootstrap(node_id="default.web-1", service="web", cp_host=host, cp_port=5678,
+                                token="a.b.c", ca_cert_pem=ca)
+    service = bootstrap["dynamic_resources"]["ads_config"]["grpc_services"][0]  # type: ignore[index]
+    assert service["initial_metadata"] == [{"key": "authorization", "value": "Bearer a.b.c"}]
+    socket = bootstrap["static_resources"]["clusters"][0]["transport_socket"]  # type: ignore[index]
+    san_type = "IP_ADDRESS" if host == "127.0.0.1" else "DNS"
+    expected_context: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": {
+            "alpn_protocols": ["h2"],
+            "validation_context": {
+                "trusted_ca": {"inline_string": ca},
+                "match_typed_subject_alt_names": [{"san_type": san_type, "matcher": {"exact": host}}],
+            },
+        },
+        **({"sni": host} if host == "cp.example" else {}),
+    }
+    assert socket == {"name": "envoy.transport_sockets.tls", "typed_config": expected_context}
+    config = tmp_path / "bootstrap.json"
+    config.write_text(json.dumps(bootstrap))
+    result = subprocess.run([_envoy_binary(), "--mode", "validate", "--disable-hot-restart", "-c", str(config)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -34,3 +34,14 @@ def test_invalid(raw: str, message: str) -> None:
     with pytest.raises(InvalidNodeId) as caught:
         parse_node_id(raw)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["default.Web", "default.web 1", "de/fault.web", "default.web\x00", "default.wéb", "mesh.a." + "x" * 300,
+     "d" * 254 + ".web", "default.web;DROP TABLE"],
+    ids=["upper", "space", "slash", "nul", "unicode", "long-name", "long-mesh", "sql"],
+)
+def test_invalid_characters_and_lengths_are_rejected(raw: str) -> None:
+    with pytest.raises(InvalidNodeId):
+        parse_node_id(raw)

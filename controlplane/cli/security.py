@@ -1,0 +1,82 @@
+"""The security set-up of `controlplane run`: signing key and tokens, and TLS for both listeners.
+
+Where the signing key lives when `--signing-key-file` is not given: next to the SQLite database
+(`sqlite:PATH` → `dirname(PATH)/controlplane-signing-key.pem`), in the working directory for PostgreSQL (give
+every replica the same file), and nowhere for the memory store, whose key, like its resources, lives as long
+as the process. The revocation list is `controlplane-revoked-tokens.txt` beside the key.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Final
+
+import grpc
+import structlog
+
+from controlplane.auth.keys import DEFAULT_KEY_FILE, generate_signing_key, load_or_create_signing_key
+from controlplane.auth.revocation import REVOCATION_FILE, RevocationList
+from controlplane.auth.tokens import Tokens
+from controlplane.store.factory import DEFAULT_SQLITE_PATH
+
+log = structlog.get_logger(__name__)
+
+SIGNING_KEY_ENV: Final = "CONTROLPLANE_SIGNING_KEY_FILE"
+ADMIN_TOKEN_VALIDITY: Final = timedelta(days=365)
+
+
+def signing_key_path(store_url: str, given: Path | None) -> Path | None:
+    """Where the key is kept (see the module docstring); None = in memory only."""
+    if given is not None:
+        return given
+    if store_url == "memory":
+        return None
+    if store_url.startswith("sqlite:"):
+        return Path(store_url.removeprefix("sqlite:") or DEFAULT_SQLITE_PATH).parent / DEFAULT_KEY_FILE
+    return Path(DEFAULT_KEY_FILE)
+
+
+def open_tokens(store_url: str, given: Path | None) -> Tokens:
+    path = signing_key_path(store_url, given)
+    if path is None:
+        return Tokens(generate_signing_key(), RevocationList(None))
+    try:
+        key = load_or_create_signing_key(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read or create the signing key {path}: {exc.strerror or exc}") from None
+    return Tokens(key, RevocationList(path.parent / REVOCATION_FILE))
+
+
+def write_admin_token(tokens: Tokens, path: Path) -> None:
+    """`--admin-token-file`: a fresh admin token (mode 0600) for tools that share the file (docker-compose)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(tokens.issue_admin(ADMIN_TOKEN_VALIDITY) + "\n")
+    log.info("admin_token_written", path=str(path))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """One certificate and key, loaded for both listeners: gRPC (ADS) and aiohttp (API)."""
+
+    grpc_credentials: grpc.ServerCredentials
+    ssl_context: ssl.SSLContext
+
+
+def load_server_tls(cert_file: Path | None, key_file: Path | None) -> ServerTls | None:
+    """None without TLS; ValueError (shown by the CLI) for a half-given pair or unreadable files."""
+    if cert_file is None and key_file is None:
+        return None
+    if cert_file is None or key_file is None:
+        raise ValueError("TLS needs both --tls-cert-file and --tls-key-file")
+    try:
+        cert, key = cert_file.read_bytes(), key_file.read_bytes()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load the TLS certificate {cert_file} / key {key_file}: {exc}") from None
+    return ServerTls(grpc.ssl_server_credentials([(key, cert)]), context)

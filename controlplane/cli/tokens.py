@@ -1,0 +1,100 @@
+"""`controlplane generate dataplane-token | admin-token` and `controlplane revoke dataplane-token | admin-token`.
+
+The control plane issues tokens (it alone holds the signing key); these commands ask it through the API,
+which needs an admin: from localhost that is the default, elsewhere pass an admin token (`--token`). The
+token goes to stdout (or `-o FILE`, mode 0600), so `> token` or `$(...)` captures exactly the token.
+Revoking takes the token's id (its `jti`) or the token file itself, whose id is read without verifying it
+(the control plane checks nothing but the id; a wrong id revokes nothing).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import jwt
+
+from controlplane.cli.client import ApiClient, api_url_option
+
+_OUTPUT = click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
+                       default=None, help="Write the token to this file (mode 0600) instead of stdout.")
+
+
+@click.group()
+def generate() -> None:
+    """Generate tokens (issued and signed by the control plane)."""
+
+
+@generate.command("dataplane-token")
+@click.option("-m", "--mesh", required=True, help="Mesh of the Dataplane the token is bound to.")
+@click.option("--name", required=True, help="Name of the Dataplane the token is bound to.")
+@click.option("--valid-for", default="8760h", show_default=True, help="Lifetime: e.g. 24h, 30m, 7d, 1h30m.")
+@_OUTPUT
+@api_url_option
+def dataplane_token(mesh: str, name: str, valid_for: str, output_path: Path | None, api_url: str) -> None:
+    """A token for the Envoy of Dataplane NAME in MESH (`bootstrap --token-file`)."""
+    body = ApiClient(api_url).request("POST", "/tokens/dataplane", {"mesh": mesh, "name": name,
+                                                                     "validFor": valid_for}).body
+    _emit(body, output_path)
+
+
+@generate.command("admin-token")
+@click.option("--valid-for", default="24h", show_default=True, help="Lifetime: e.g. 24h, 30m, 7d.")
+@_OUTPUT
+@api_url_option
+def admin_token(valid_for: str, output_path: Path | None, api_url: str) -> None:
+    """A token that allows API writes (`--token` / CONTROLPLANE_API_TOKEN) from anywhere."""
+    _emit(ApiClient(api_url).request("POST", "/tokens/admin", {"validFor": valid_for}).body, output_path)
+
+
+def _emit(token: object, output_path: Path | None) -> None:
+    if not isinstance(token, str) or not token:
+        raise click.ClickException(f"unexpected response from the control plane: {token!r}")
+    if output_path is None:
+        click.echo(token)
+        return
+    try:
+        fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(token + "\n")
+    except OSError as exc:
+        raise click.ClickException(f"{output_path}: {exc.strerror or exc}") from None
+    click.echo(f"wrote the token to {output_path}", err=True)
+
+
+@click.group()
+def revoke() -> None:
+    """Revoke tokens: a revoked token is refused from then on."""
+
+
+def _revoke_command(kind: str) -> click.Command:
+    @click.option("--token-id", default=None, help="The token's id (its jti claim).")
+    @click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                  help="The token itself; its id is read from it.")
+    @api_url_option
+    def command(token_id: str | None, token_file: Path | None, api_url: str) -> None:
+        if (token_id is None) == (token_file is None):
+            raise click.UsageError("pass exactly one of --token-id and --token-file")
+        token_id = token_id or token_id_of(token_file.read_text(encoding="utf-8").strip() if token_file else "")
+        ApiClient(api_url).request("POST", "/tokens/revocations", {"id": token_id})
+        click.echo(f"revoked token {token_id}")
+
+    command.__doc__ = f"Revoke a {kind} token by id or from the token file."
+    return click.command(f"{kind}-token")(command)
+
+
+def token_id_of(token: str) -> str:
+    """The `jti` of a token, read without verifying it (only the control plane can verify)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as exc:
+        raise click.ClickException(f"not a token: {exc}") from None
+    jti = claims.get("jti")
+    if not isinstance(jti, str):
+        raise click.ClickException("the token has no id (jti claim)")
+    return jti
+
+
+revoke.add_command(_revoke_command("dataplane"))
+revoke.add_command(_revoke_command("admin"))

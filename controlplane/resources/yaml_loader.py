@@ -1,0 +1,91 @@
+"""Safe YAML loading with limits: documents per text, alias expansion, nesting depth.
+
+PyYAML's `safe_load` keeps aliases as shared references, so a "billion laughs" document (anchors whose
+lists repeat earlier anchors) loads small but becomes exponentially large as soon as anything walks it
+(validation, `json.dumps` for the PUT). `LimitedLoader` therefore checks each composed document before
+constructing any Python object: its size *with every alias expanded* (memoised per node, so the check itself
+is linear in the document), its depth, and that no alias refers to a node that contains it (a recursive
+document). The limits are far above anything a Kuma resource needs. Alternative rejected: forbidding
+aliases outright; YAML users write anchors for repeated tags and the docs' YAML must apply unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import yaml
+
+from controlplane.errors import ValidationError, Violation
+
+MAX_DOCUMENTS: Final = 1000
+MAX_EXPANDED_NODES: Final = 100_000
+MAX_DEPTH: Final = 64
+INVALID_YAML: Final = "Invalid YAML"
+
+
+def _rejected(message: str) -> ValidationError:
+    return ValidationError([Violation("", f"invalid YAML: {message}")], INVALID_YAML)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def check_node_graph(root: yaml.Node) -> None:
+    """Raise ValidationError if the document, aliases expanded, is too large, too deep or recursive."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()  # nodes being expanded: in an iterative DFS, exactly the current ancestors
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(kid)] for kid in kids)
+            depth[key] = 1 + max((depth[id(kid)] for kid in kids), default=0)
+            on_path.discard(key)
+            if size[key] > MAX_EXPANDED_NODES:
+                raise _rejected(f"the document expands to more than {MAX_EXPANDED_NODES} values "
+                                "(too many aliases, or too large)")
+            if depth[key] > MAX_DEPTH:
+                raise _rejected(f"the document is nested deeper than {MAX_DEPTH} levels")
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise _rejected("an alias refers to a node that contains it (recursive document)")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
+
+
+class LimitedLoader(yaml.SafeLoader):
+    def construct_document(self, node: yaml.Node) -> object:
+        check_node_graph(node)
+        return super().construct_document(node)
+
+
+def load_documents(text: str) -> list[object]:
+    """Every non-empty document; ValidationError (line and column for syntax errors) otherwise."""
+    documents: list[object] = []
+    try:
+        for document in yaml.load_all(text, Loader=LimitedLoader):  # a SafeLoader subclass: no arbitrary tags
+            if document is None:
+                continue
+            documents.append(document)
+            if len(documents) > MAX_DOCUMENTS:
+                raise _rejected(f"more than {MAX_DOCUMENTS} documents; split the input into several applies")
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise _rejected(f"{where}{exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise _rejected(str(exc)) from exc
+    except RecursionError:  # the composer recurses per nesting level, before our depth check sees the node
+        raise _rejected(f"the document is nested deeper than {MAX_DEPTH} levels") from None
+    return documents
