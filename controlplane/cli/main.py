@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import chevron
 import click
 
 from controlplane import __version__
@@ -12,8 +13,10 @@ from controlplane.cli.inspect import inspect
 from controlplane.cli.output import OUTPUT_FORMATS, dump, table
 from controlplane.cli.run import run
 from controlplane.cli.tokens import generate, revoke
+from controlplane.cli.transfer import export_command, import_command
 from controlplane.dataplane.command import dataplane
 from controlplane.demo.command import demo, demo_service
+from controlplane.observability import configure_logging
 from controlplane.resources.model import Kind
 
 _LIST_KINDS = {k.ws_path: k for k in Kind}
@@ -24,6 +27,9 @@ _ONE_KINDS = {k.cli_name: k for k in Kind}
 @click.version_option(__version__, prog_name="controlplane")
 def cli() -> None:
     """Kuma-compatible Envoy xDS control plane with distributed tracing."""
+    # Client commands log only warnings, to stderr, so their stdout (YAML, JSON, tables) stays clean;
+    # `run`, `demo` and `dataplane run` configure their own level.
+    configure_logging("console", "warning")
 
 
 cli.add_command(run)
@@ -35,6 +41,8 @@ cli.add_command(demo)
 cli.add_command(demo_service)
 cli.add_command(generate)
 cli.add_command(revoke)
+cli.add_command(export_command)
+cli.add_command(import_command)
 
 
 @cli.command()
@@ -46,8 +54,6 @@ def apply(path: str, variables: tuple[str, ...], dry_run: bool, api_url: str) ->
     """Create or update resources from YAML (multi-document, like kumactl apply)."""
     text = read_input(path)
     if variables:
-        import chevron
-
         text = chevron.render(text, parse_vars(variables))
     apply_all(ApiClient(api_url), decode_all(text), dry_run)
 

@@ -19,7 +19,6 @@ from google.protobuf.message import Message
 
 from controlplane.errors import ValidationError, Violation
 from controlplane.resources.dataplane import validate_dataplane
-from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.mesh import normalize_mesh, validate_mesh
 from controlplane.resources.model import Kind, Resource, ResourceKey
 from controlplane.resources.schema import check_message, json_field_names
@@ -139,22 +138,36 @@ def encode_resource(resource: Resource) -> dict[str, object]:
     if resource.modification_time is not None:
         out["modificationTime"] = format_time(resource.modification_time)
     spec = json_format.MessageToDict(resource.spec)
-    if isinstance(resource.spec, mesh_pb2.Mesh):
-        _integral_conf_numbers(spec)
+    _canonical_maps(spec)
     out.update(spec)
     return out
 
 
-def _integral_conf_numbers(spec: dict[str, object]) -> None:
-    """Struct keeps numbers as doubles; print `port: 8126`, not `port: 8126.0`."""
+def _sorted(value: object) -> object:
+    return dict(sorted(value.items())) if isinstance(value, dict) else value
+
+
+def _canonical_maps(spec: dict[str, object]) -> None:
+    """Map fields (tags, selector matches) and Struct confs come out in storage order, which differs between
+    stores; sort them so output is canonical and an export is byte-identical whichever store it came from.
+    Struct keeps numbers as doubles, so integral ones are printed as `port: 8126`, not `port: 8126.0`."""
     tracing = spec.get("tracing")
-    backends = tracing.get("backends", []) if isinstance(tracing, dict) else []
-    for backend in backends if isinstance(backends, list) else []:
-        conf = backend.get("conf") if isinstance(backend, dict) else None
+    for backend in _items(tracing.get("backends") if isinstance(tracing, dict) else None):
+        conf = backend.get("conf")
         if isinstance(conf, dict):
-            for k, v in conf.items():
-                if isinstance(v, float) and v.is_integer():
-                    conf[k] = int(v)
+            backend["conf"] = {k: int(v) if isinstance(v, float) and v.is_integer() else v
+                               for k, v in sorted(conf.items())}
+    for selector in _items(spec.get("selectors")):
+        selector["match"] = _sorted(selector.get("match"))
+    networking = spec.get("networking")
+    if isinstance(networking, dict):
+        for listener in [*_items(networking.get("inbound")), *_items(networking.get("outbound"))]:
+            if "tags" in listener:
+                listener["tags"] = _sorted(listener["tags"])
+
+
+def _items(value: object) -> list[dict[str, object]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def format_time(value: datetime) -> str:

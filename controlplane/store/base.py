@@ -4,7 +4,8 @@ Kept free of any backend detail so a backend can be swapped by URL (`--store mem
 postgres://...`). One contract suite (tests/store/test_contract.py) runs against every implementation.
 
 Semantics every backend guarantees:
-- `create` stamps version=1 and creation_time=modification_time=now (UTC); raises AlreadyExists.
+- `create` stamps version=1 and creation_time=modification_time=now (UTC), unless the resource carries its
+  own times (an import keeps them); raises AlreadyExists.
 - `update` requires `expected_version` to equal the stored version (Conflict otherwise), bumps the version,
   keeps creation_time, sets modification_time; raises NotFound if missing.
 - `delete` raises NotFound if missing. Deleting a Mesh also deletes every resource whose `mesh` is that

@@ -44,8 +44,8 @@ class MemoryStore:
         slot = (resource.mesh, resource.name)
         if slot in table:
             raise AlreadyExists(str(resource.key))
-        now = rules.utc_now()
-        stored = Resource(resource.key, rules.copy_spec(resource.spec), 1, now, now)
+        created, modified = rules.create_times(resource)
+        stored = Resource(resource.key, rules.copy_spec(resource.spec), 1, created, modified)
         table[slot] = stored
         self._fanout.publish([Change(ChangeKind.CREATED, stored.key, stored.version)])
         return _copy(stored)

@@ -172,16 +172,16 @@ class PostgresStore:
         text = _to_json(spec)
 
         async def job(conn: Connection) -> tuple[Resource, list[Notice]]:
-            now = rules.utc_now()
+            created, modified = rules.create_times(resource)
             revision = await conn.fetchval(
                 "INSERT INTO resources (kind, mesh, name, spec, version, creation_time, modification_time, "
-                f"revision) VALUES ($1, $2, $3, $4, 1, $5, $5, {_NEXT_REVISION}) "
+                f"revision) VALUES ($1, $2, $3, $4, 1, $5, $6, {_NEXT_REVISION}) "
                 "ON CONFLICT DO NOTHING RETURNING revision",
-                *_key_params(key), text, now,
+                *_key_params(key), text, created, modified,
             )  # fmt: skip
             if revision is None:
                 raise AlreadyExists(str(key))
-            return Resource(key, spec, 1, now, now), [
+            return Resource(key, spec, 1, created, modified), [
                 Notice(Change(ChangeKind.CREATED, key, 1), int(revision))
             ]
 

@@ -48,6 +48,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def create_times(resource: Resource) -> tuple[datetime, datetime]:
+    """(creation_time, modification_time) for a new row: now, unless the resource carries its own.
+
+    Resources decoded from user input carry none. `controlplane import --store` passes the exported times so
+    a move between stores keeps creationTime, which policy ranking uses to break ties (kuma-tracing.md §2.3).
+    """
+    now = utc_now()
+    created = resource.creation_time or now
+    return created, max(resource.modification_time or created, created)
+
+
 def next_modification_time(previous: datetime) -> datetime:
     """Now, but strictly after `previous`, so an update always advances modification_time.
 

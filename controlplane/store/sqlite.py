@@ -105,7 +105,7 @@ class SqliteStore:
         rules.check_resource(resource)
         spec = rules.copy_spec(resource.spec)
         text = _to_json(spec)
-        return await self._write(lambda conn: _insert(conn, resource.key, spec, text))
+        return await self._write(lambda conn: _insert(conn, resource, spec, text))
 
     async def update(self, resource: Resource, expected_version: int) -> Resource:
         rules.check_resource(resource)
@@ -190,18 +190,19 @@ def _select_page(
 
 
 def _insert(
-    conn: sqlite3.Connection, key: ResourceKey, spec: Message, text: str
+    conn: sqlite3.Connection, resource: Resource, spec: Message, text: str
 ) -> tuple[Resource, list[Change]]:
-    now = rules.utc_now()
+    key = resource.key
+    created, modified = rules.create_times(resource)
     try:
         with transaction(conn):
             conn.execute(
                 f"INSERT INTO resources (kind, {_COLUMNS}) VALUES (?, ?, ?, ?, 1, ?, ?)",
-                (*_key_params(key), text, format_time(now), format_time(now)),
+                (*_key_params(key), text, format_time(created), format_time(modified)),
             )
     except sqlite3.IntegrityError as exc:
         raise AlreadyExists(str(key)) from exc
-    return Resource(key, spec, 1, now, now), [Change(ChangeKind.CREATED, key, 1)]
+    return Resource(key, spec, 1, created, modified), [Change(ChangeKind.CREATED, key, 1)]
 
 
 def _update(

@@ -6,6 +6,8 @@ unchanged. Backend-specific behaviour (persistence, WAL, threads) lives in test_
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -114,6 +116,16 @@ async def test_create_then_get_round_trips_the_whole_resource(store: Store) -> N
     # A DoubleValue set to 0 must stay "set to 0", not turn into "unset" (Kuma's sampling semantics).
     assert fetched.spec.tracing.backends[0].HasField("sampling")
     assert fetched.spec != mesh_spec(sampling=None)
+
+
+async def test_create_keeps_times_the_resource_carries(store: Store) -> None:
+    """An import (`controlplane import --store`) keeps creationTime, which policy ranking depends on."""
+    created = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    modified = datetime(2024, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+    stored = await store.create(replace(mesh("imported"), creation_time=created, modification_time=modified))
+    assert (stored.creation_time, stored.modification_time) == (created, modified)
+    got = await store.get(stored.key)
+    assert (got.creation_time, got.modification_time) == (created, modified)
 
 
 async def test_create_existing_raises_already_exists_and_keeps_the_first(store: Store) -> None:
