@@ -6,10 +6,9 @@ unchanged. Backend-specific behaviour (persistence, WAL, threads) lives in test_
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
