@@ -17,6 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
+from controlplane.demo.serving import LocalServer
 from controlplane.demo.tree import Span
 
 SPANS_PATH: Final = "/api/v2/spans"
@@ -40,7 +41,7 @@ class SpanReceiver:
     spans_received: int = 0
     _pending: dict[str, _Pending] = field(default_factory=dict)
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-    _runner: web.AppRunner | None = None
+    _server: LocalServer | None = None
 
     @property
     def url(self) -> str:
@@ -49,15 +50,13 @@ class SpanReceiver:
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post(SPANS_PATH, self._receive)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = int(self._runner.addresses[0][1])
+        self._server = LocalServer(self.host, self.port)
+        self.port = await self._server.start(app)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
     async def _receive(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":

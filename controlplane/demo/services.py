@@ -18,6 +18,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from controlplane.demo.serving import LocalServer
+
 log = structlog.get_logger(__name__)
 
 PROPAGATED_HEADERS: Final = (
@@ -77,19 +79,16 @@ class DemoService:
     next_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 0
-    _runner: web.AppRunner | None = None
+    _server: LocalServer | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(create_service_app(self.name, self.next_url), access_log=None,
-                                     handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = int(self._runner.addresses[0][1])
+        self._server = LocalServer(self.host, self.port)
+        self.port = await self._server.start(create_service_app(self.name, self.next_url))
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
 
 async def serve_service(service: DemoService) -> None:

@@ -25,6 +25,8 @@ import msgpack  # type: ignore[import-untyped]
 from aiohttp import web
 from multidict import CIMultiDict
 
+from controlplane.demo.serving import LocalServer
+
 Span = dict[str, Any]
 SpanPredicate = Callable[[Span], bool]
 
@@ -48,7 +50,7 @@ class _Collector:
     port: int = 0
     requests: list[Received] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
-    _runner: web.AppRunner | None = field(default=None, repr=False)
+    _server: LocalServer | None = field(default=None, repr=False)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def routes(self) -> list[web.RouteDef]:
@@ -58,16 +60,13 @@ class _Collector:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.add_routes(self.routes())
         app.router.add_route("*", "/{tail:.*}", self._unknown)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        self._server = LocalServer(self.host, self.port)
+        self.port = await self._server.start(app)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
     async def __aenter__(self) -> Self:
         await self.start()

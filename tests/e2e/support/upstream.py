@@ -16,6 +16,8 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from controlplane.demo.serving import LocalServer
+
 # Headers an application must forward for Envoy to stitch hops into one trace: Envoy's request id
 # (Envoy also derives its sampling decision from it) plus every propagation format Envoy's zipkin
 # and datadog tracers read (B3 multi and single header, W3C, Datadog).
@@ -58,7 +60,7 @@ class UpstreamApp:
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[RecordedRequest] = field(default_factory=list)
-    _runner: web.AppRunner | None = field(default=None, repr=False)
+    _server: LocalServer | None = field(default=None, repr=False)
     _client: aiohttp.ClientSession | None = field(default=None, repr=False)
 
     @property
@@ -72,10 +74,8 @@ class UpstreamApp:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = int(self._runner.addresses[0][1])
+        self._server = LocalServer(self.host, self.port)
+        self.port = await self._server.start(app)
         if self.next_hop is not None:
             self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
 
@@ -83,9 +83,9 @@ class UpstreamApp:
         if self._client is not None:
             await self._client.close()
             self._client = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
     async def __aenter__(self) -> Self:
         await self.start()
