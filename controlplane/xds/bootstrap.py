@@ -73,14 +73,7 @@ def build_bootstrap(
     ads_cluster = _ads_cluster(cp_host, cp_port)
     if ca_cert_pem is not None:
         ads_cluster["transport_socket"] = _tls_transport_socket(cp_host, ca_cert_pem)
-    ads_config: dict[str, object] = {
-        "api_type": "DELTA_GRPC" if delta else "GRPC",
-        "transport_api_version": "V3",
-        "grpc_services": [_grpc_service(reconnect_backoff, token)],
-        # The node is identical on every request of a stream; sending it once saves bytes on every
-        # ACK. The server must therefore remember the node per stream (xds-protocol.md §1.3).
-        "set_node_on_first_message_only": True,
-    }
+    ads_config = _ads_config(delta, reconnect_backoff, token)
     return {
         "node": {"id": node_id, "cluster": service},
         "dynamic_resources": {
@@ -91,6 +84,17 @@ def build_bootstrap(
         "static_resources": {"clusters": [ads_cluster]},
         "admin": {"address": _socket_address("127.0.0.1", admin_port)},
         "layered_runtime": _layered_runtime(runtime or {}),
+    }
+
+
+def _ads_config(delta: bool, backoff: ReconnectBackoff | None, token: str | None) -> dict[str, object]:
+    return {
+        "api_type": "DELTA_GRPC" if delta else "GRPC",
+        "transport_api_version": "V3",
+        "grpc_services": [_grpc_service(backoff, token)],
+        # The node is identical on every request of a stream; sending it once saves bytes on every
+        # ACK. The server must therefore remember the node per stream (xds-protocol.md §1.3).
+        "set_node_on_first_message_only": True,
     }
 
 
