@@ -39,7 +39,7 @@ from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, open_store
 from controlplane.xds.authn import DATAPLANE_AUTH_MODES, Authenticator, TokenAuthenticator
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.inspect import XdsInspector
-from controlplane.xds.observer import CompositeObserver, StatusRegistry
+from controlplane.xds.observer import StatusRegistry
 from controlplane.xds.reconciler import Reconciler
 from controlplane.xds.server import start_ads_server
 from controlplane.xds.telemetry import MetricsObserver
@@ -149,7 +149,7 @@ async def running(config: RunConfig) -> AsyncIterator[ControlPlane]:
             upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag"),
                       tasks.create_task(keeper.run(), name="memory-keeper")]
             grpc_server, xds_port = await start_ads_server(
-                cache, config.xds_host, config.xds_port, CompositeObserver([status, telemetry]),
+                cache, config.xds_host, config.xds_port, telemetry, status=status,
                 authenticator=authenticator, credentials=tls.grpc_credentials if tls else None,
             )
             try:

@@ -90,14 +90,15 @@ class AdsServer:
     """Servicer for `envoy.service.discovery.v3.AggregatedDiscoveryService`.
 
     Also the place to ask which nodes are connected and what each has been sent / has ACKed / NACKed
-    (`connected_nodes()`, `status(node_id)`), via its built-in `StatusRegistry` observer.
+    (`connected_nodes()`, `status(node_id)`), via its `StatusRegistry` observer (pass one in to share it
+    with other readers, e.g. the inspection API, instead of keeping a second registry).
     """
 
     def __init__(self, cache: SnapshotCache, observer: StreamObserver | None = None,
-                 authenticator: Authenticator | None = None) -> None:
+                 authenticator: Authenticator | None = None, status: StatusRegistry | None = None) -> None:
         self._cache = cache
         self._authenticator: Authenticator = authenticator or AllowAll()
-        self._status = StatusRegistry()
+        self._status = status if status is not None else StatusRegistry()
         self._observer = CompositeObserver((self._status, observer or NoopObserver()))
         self._stream_ids = itertools.count(1)
 
@@ -264,6 +265,7 @@ async def start_ads_server(
     *,
     ads: AdsServer | None = None,
     authenticator: Authenticator | None = None,
+    status: StatusRegistry | None = None,
     credentials: grpc.ServerCredentials | None = None,
     options: Iterable[tuple[str, int]] = SERVER_OPTIONS,
 ) -> tuple[grpc.aio.Server, int]:
@@ -274,9 +276,9 @@ async def start_ads_server(
     TLS instead of plaintext. The caller owns the server and stops it with `await server.stop(grace)`.
     """
     if ads is None:
-        ads = AdsServer(cache, observer, authenticator)
-    elif observer is not None or authenticator is not None:
-        raise ValueError("pass the observer and authenticator to AdsServer when passing ads=")
+        ads = AdsServer(cache, observer, authenticator, status)
+    elif observer is not None or authenticator is not None or status is not None:
+        raise ValueError("pass the observer, authenticator and status to AdsServer when passing ads=")
     server = grpc.aio.server(options=list(options))
     _add_ads_service(ads, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
