@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.driver import Harness, Options, load_average, machine
+from bench.driver import Harness, Options
+from bench.processes import load_average, machine
 from bench.report import Progress, summary_table, write_json
 from bench.scenarios import SCENARIOS
 from bench.workload import generate_workload

@@ -1,27 +1,25 @@
 """The benchmark driver: start the control plane, the floor server and the clients; run a plan; measure.
 
-Responsible for orchestration and measurement (reference/performance.md §7.1, §7.5, §7.6): the control
-plane runs as a subprocess (`controlplane run --store memory`, pinned to CPU 0 when there are 2 cores) so its
-CPU (/proc/<pid>/stat utime+stime) and RSS (/proc/<pid>/status VmRSS) are its own; the floor server is a
-separate process on the same CPU; client processes and the driver share CPU 1. Both servers serve the same
-simulated proxies at the same time (one stream per proxy per server) and every change is applied to the
-floor and to the control plane in turn (ABAB...), so each round yields a ratio measured in the same minute.
+Responsible for orchestration (reference/performance.md §7.1, §7.5, §7.6): the control plane runs as a
+subprocess (pinned to CPU 0 when there are 2 cores) and the floor server as a separate process on the same
+CPU (bench/processes.py); client processes (bench/clients.py) and the driver share CPU 1. Both servers serve
+the same simulated proxies at the same time (one stream per proxy per server) and every change is applied
+to the floor and to the control plane in turn (ABAB...), so each round yields a ratio measured in the same
+minute.
 
 Convergence of a change = for each affected proxy, time from `t0` (control plane: the HTTP PUT returned;
 floor: the switch command sent) to the ACK of the last expected type carrying the target version. The run
 records pushes per proxy and type inside the window (until a quiet period after convergence) and fails the
-correctness check (`pushes_ok: false`) if any count differs from `workload.expected_pushes`.
+correctness check (`pushes_ok: false`) if any count differs from `workload.expected_pushes`; the definitions
+live in bench/measure.py. Must not: compute statistics itself or read /proc directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
-import pickle
-import platform
+import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,65 +27,35 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 
-from bench.clients import NACK, ClientPool, Record
-from bench.floor import floor_main
+from bench.ads_stream import Record
+from bench.clients import ClientPool
+from bench.cp_api import ControlPlaneApi
+from bench.measure import (
+    CP,
+    FLOOR,
+    SERVER_NAMES,
+    ChangeResult,
+    PushCheck,
+    Tracker,
+    change_result,
+    check_pushes,
+    summarise,
+)
+from bench.processes import ControlPlaneProcess, FloorProcess, cpu_seconds, rss_kb
+from bench.real_envoys import RealEnvoys, envoy_proxies
 from bench.report import Progress
 from bench.scenarios import Change, Plan, build_plan, states_of
-from bench.workload import (
-    ADS_TYPES,
-    TYPE_CODES,
-    Mode,
-    ProxyConfig,
-    ProxySpec,
-    Workload,
-    doc_path,
-    expected_configs,
-    expected_pushes,
-)
+from bench.workload import ADS_TYPES, TYPE_CODES, Mode, Workload, expected_configs, expected_pushes
 from controlplane.xds import types
 
-FLOOR, CP = 0, 1
-SERVER_NAMES = {FLOOR: "floor", CP: "cp"}
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all threads), from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+PROXIES_PER_CLIENT_PROCESS = 750
+MAX_CLIENT_PROCESSES = 4
 
 
 @dataclass
@@ -111,148 +79,9 @@ class Options:
     profile: Path | None = None
 
 
-# --- processes ------------------------------------------------------------------------------------------
-
-
-class ControlPlaneProcess:
-    def __init__(self, options: Options, cpus: str | None, log_path: Path) -> None:
-        self.api_port, self.xds_port = free_port(), free_port()
-        code = "from controlplane.cli.main import main; main()"
-        command = [sys.executable, "-c", code, "run", "--store", "memory", "--api-port", str(self.api_port),
-                   "--xds-address", "127.0.0.1", "--xds-port", str(self.xds_port), "--log-level", "warning",
-                   "--debounce", str(options.debounce_s), "--max-wait", str(options.max_wait_s)]
-        if cpus is not None:
-            command = ["taskset", "-c", cpus, *command]
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        self.log = log_path.open("w")
-        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self.base = f"http://127.0.0.1:{self.api_port}"
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    async def wait_ready(self, session: aiohttp.ClientSession, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"control plane exited with {self.proc.returncode}; see {self.log.name}")
-            try:
-                async with session.get(self.base + "/ready") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise TimeoutError("control plane not ready")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-
-class FloorProcess:
-    def __init__(self, states: list[dict[str, ProxyConfig]], delta: bool, cpus: set[int] | None) -> None:
-        self.plan = tempfile.NamedTemporaryFile(prefix="bench-floor-", suffix=".pickle", delete=False)  # noqa: SIM115 - unlinked in stop()
-        pickle.dump(states, self.plan)
-        self.plan.close()
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.proc = context.Process(target=floor_main, args=(child, self.plan.name, delta, cpus), daemon=True)
-        self.proc.start()
-        self.port = 0
-
-    @property
-    def pid(self) -> int:
-        assert self.proc.pid is not None
-        return self.proc.pid
-
-    async def wait_ready(self) -> None:
-        loop = asyncio.get_running_loop()
-        kind, self.port = await loop.run_in_executor(None, self.conn.recv)
-        assert kind == "ready"
-
-    async def call(self, *command: Any) -> Any:
-        self.conn.send(command)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.conn.recv)
-
-    def send(self, *command: Any) -> None:
-        self.conn.send(command)
-
-    async def stop(self) -> None:
-        try:
-            await asyncio.wait_for(self.call("stop"), 5)
-        except (TimeoutError, EOFError, BrokenPipeError):
-            pass
-        self.proc.join(3)
-        if self.proc.is_alive():
-            self.proc.kill()
-        os.unlink(self.plan.name)
-
-
-# --- record tracking --------------------------------------------------------------------------------------
-
-
-class Tracker:
-    """All records per server, the latest version per (server, node, type), and the pending targets."""
-
-    def __init__(self) -> None:
-        self.records: dict[int, list[Record]] = {FLOOR: [], CP: []}
-        self.latest: dict[tuple[int, int, int], str] = {}
-        self.pending: dict[tuple[int, int], str] = {}
-        self.met: dict[tuple[int, int], float] = {}
-        self.server = -1
-        self.t_start = 0.0
-        self.done = asyncio.Event()
-
-    def expect(self, server: int, targets: Mapping[tuple[int, int], str], t_start: float) -> None:
-        self.server, self.t_start = server, t_start
-        self.pending, self.met = dict(targets), {}
-        self.done = asyncio.Event()
-        if not self.pending:
-            self.done.set()
-
-    def on_records(self, batch: list[Record]) -> None:
-        for record in batch:
-            server, node, code, version, t, _, _ = record
-            self.records[server].append(record)
-            self.latest[(server, node, code)] = version
-            if server == self.server and t >= self.t_start:
-                key = (node, code)
-                if self.pending.get(key) == version:
-                    del self.pending[key]
-                    self.met[key] = t
-                    if not self.pending:
-                        self.done.set()
-
-
-@dataclass
-class ChangeResult:
-    server: int
-    label: str
-    convergence: list[float]
-    pushes_ok: bool
-    problems: list[str]
-    cpu_s: float
-    bytes_per_proxy: float
-    pushes: int
-    api_lag_ms: list[float] = field(default_factory=list)
-
-    def stats(self) -> dict[str, float]:
-        c = self.convergence
-        return {"p50": percentile(c, 0.5), "p99": percentile(c, 0.99), "max": max(c) if c else 0.0}
-
-
-# --- the harness ------------------------------------------------------------------------------------------
-
-
 class Harness:
+    """One run of one scenario at one N: fresh servers and clients each time, so runs never share state."""
+
     def __init__(self, options: Options, progress: Progress) -> None:
         self.o = options
         self.progress = progress
@@ -266,62 +95,43 @@ class Harness:
     # -- set-up --
 
     async def run(self, workload: Workload) -> dict[str, Any]:
-        o = self.o
         if self.client_cpus:
             os.sched_setaffinity(0, self.client_cpus)
-        self.envoy_specs = envoy_proxies(workload, o.envoys)
-        plan = build_plan("S2a" if o.scenario == "S6" else o.scenario, workload, o.rounds, self.envoy_specs)
+        plan, docs = self._prepare(workload)
+        async with aiohttp.ClientSession() as session:
+            self.cp = ControlPlaneProcess(self.o.debounce_s, self.o.max_wait_s, "0" if self.server_cpus else None,
+                                          self.workdir / "cp.log")
+            self.api = ControlPlaneApi(session, self.cp.base)
+            self.floor = FloorProcess(self.configs, self.o.mode == "delta", self.server_cpus)
+            processes = self.o.client_processes or max(
+                1, min(MAX_CLIENT_PROCESSES, -(-len(self.nodes) // PROXIES_PER_CLIENT_PROCESS)))
+            self.pool = ClientPool(processes, self.client_cpus, self.tracker.on_records)
+            self.pool.attach(asyncio.get_running_loop())
+            try:
+                await self.cp.wait_ready(session)
+                await self.floor.wait_ready()
+                self.pids = {CP: self.cp.pid, FLOOR: self.floor.pid}
+                async with AsyncExitStack() as stack:
+                    self.envoys = RealEnvoys(stack, self.client_cpus is not None)
+                    result = await self._run_plan(plan, docs[0])
+                shutil.rmtree(self.workdir, ignore_errors=True)  # kept (with cp.log) only when a run fails
+                return result
+            finally:
+                await self.pool.stop(asyncio.get_running_loop())
+                await self.floor.stop()
+                self.cp.stop()
+
+    def _prepare(self, workload: Workload) -> tuple[Plan, list[list[dict[str, Any]]]]:
+        """Build the plan and every state's expected configs before any clock starts (floor and checks)."""
+        self.envoy_specs = envoy_proxies(workload, self.o.envoys)
+        scenario = "S2a" if self.o.scenario == "S6" else self.o.scenario
+        plan = build_plan(scenario, workload, self.o.rounds, self.envoy_specs)
         self.nodes = [p.node_id for p in workload.proxies]
         self.progress.phase(f"building expected configs for {len(self.nodes)} proxies")
         docs, self.targets = states_of(plan)
         wanted = self.nodes + [p.node_id for p in self.envoy_specs]
         self.configs = [expected_configs(d, wanted) for d in docs]
-        self.envoys: dict[str, Any] = {}
-        self.envoy_times: list[float] = []
-        result: dict[str, Any] = {}
-        async with aiohttp.ClientSession() as session:
-            self.session = session
-            cp = ControlPlaneProcess(o, "0" if self.server_cpus else None, self.workdir / "cp.log")
-            self.cp = cp
-            floor = FloorProcess(self.configs, o.mode == "delta", self.server_cpus)
-            self.floor = floor
-            processes = o.client_processes or max(1, min(4, -(-len(self.nodes) // 750)))
-            pool = ClientPool(processes, self.client_cpus, self.tracker.on_records)
-            self.pool = pool
-            pool.attach(asyncio.get_running_loop())
-            try:
-                await cp.wait_ready(session)
-                await floor.wait_ready()
-                self.pids = {CP: cp.pid, FLOOR: floor.pid}
-                async with AsyncExitStack() as envoys:
-                    self.envoy_stack = envoys
-                    result = await self._run_plan(plan, docs[0])
-            finally:
-                await pool.stop(asyncio.get_running_loop())
-                await floor.stop()
-                cp.stop()
-        return result
-
-    async def _put(self, doc: Mapping[str, Any]) -> None:
-        async with self.session.put(self.cp.base + doc_path(doc), json=doc) as response:
-            if response.status >= 300:
-                raise RuntimeError(f"PUT {doc_path(doc)}: {response.status} {await response.text()}")
-
-    async def _delete(self, doc: Mapping[str, Any]) -> None:
-        async with self.session.delete(self.cp.base + doc_path(doc)) as response:
-            if response.status >= 300 and response.status != 404:
-                raise RuntimeError(f"DELETE {doc_path(doc)}: {response.status}")
-
-    async def _load(self, docs: Sequence[Mapping[str, Any]]) -> None:
-        ordered = sorted(docs, key=lambda d: {"Mesh": 0, "TrafficTrace": 1}.get(d["type"], 2))
-        for doc in ordered[:1]:
-            await self._put(doc)
-        semaphore = asyncio.Semaphore(16)
-
-        async def put(doc: Mapping[str, Any]) -> None:
-            async with semaphore:
-                await self._put(doc)
-        await asyncio.gather(*(put(d) for d in ordered[1:]))
+        return plan, docs
 
     async def _quiesce(self, timeout: float = 60) -> None:
         """Wait until the control plane has generated everything (CPU idle for 0.5 s)."""
@@ -335,18 +145,17 @@ class Harness:
 
     async def _connect(self, indexes: range, state: int, timeout: float) -> float:
         """Open the streams of `indexes` on both servers; wait until each has all four types at `state`."""
-        o = self.o
         ramp = max(0.5, len(indexes) / 200)
         targets = {}
         for i in indexes:
             config = self.configs[state][self.nodes[i]]
             for type_url in ADS_TYPES:
-                targets[(i, TYPE_CODES[type_url])] = config.target(type_url, o.mode)
+                targets[(i, TYPE_CODES[type_url])] = config.target(type_url, self.o.mode)
         nodes = [(i, self.nodes[i]) for i in indexes]
         started = time.perf_counter()
         for server, port in ((FLOOR, self.floor.port), (CP, self.cp.xds_port)):
             self.tracker.expect(server, targets, started)
-            self.pool.connect(server, f"127.0.0.1:{port}", nodes, o.mode == "delta", ramp)
+            self.pool.connect(server, f"127.0.0.1:{port}", nodes, self.o.mode == "delta", ramp)
             await self._wait(timeout + ramp, f"connect {SERVER_NAMES[server]}", len(indexes))
         return time.perf_counter() - started
 
@@ -363,87 +172,72 @@ class Harness:
                 await asyncio.wait_for(self.tracker.done.wait(), min(0.25, remaining))
             except TimeoutError:
                 pass
-            self.progress.update(what, total - len({n for n, _ in self.tracker.pending}), total)
+            self.progress.update(what, total - self.tracker.pending_proxies(), total)
         return True
 
     # -- the plan --
 
     async def _run_plan(self, plan: Plan, base_docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        memory = self._memory("empty")
+        result = await self._load_and_connect(base_docs, memory)
+        if self.envoy_specs:
+            self.progress.phase(f"starting {len(self.envoy_specs)} real Envoys")
+            await self.envoys.start(self.envoy_specs, self.cp.xds_port, self.o.mode == "delta", self.configs[0])
+        if plan.nack_node is not None:
+            for server in (FLOOR, CP):
+                self.pool.set_nack(server, plan.nack_node, TYPE_CODES[types.LISTENER_TYPE], True)
+            await asyncio.sleep(0.1)
+        result.update(await self._profiled(plan))
+        if plan.kind == "idle":
+            result.update(await self._disconnect(memory))
+        result.update(self._rss_per_proxy(memory))
+        result["client_stats"] = await self.pool.stats()
+        return result
+
+    def _memory(self, stage: str) -> dict[str, int]:
+        return {f"cp_{stage}_kb": rss_kb(self.pids[CP]), f"floor_{stage}_kb": rss_kb(self.pids[FLOOR])}
+
+    async def _load_and_connect(self, base_docs: Sequence[Mapping[str, Any]], memory: dict[str, int]
+                                ) -> dict[str, Any]:
+        """Connect in two halves so the RSS slope over N/2 → N excludes fixed costs (§7.5)."""
         n = len(self.nodes)
-        memory: dict[str, int] = {"cp_empty_kb": rss_kb(self.pids[CP]), "floor_empty_kb": rss_kb(self.pids[FLOOR])}
         self.progress.phase(f"loading {len(base_docs)} documents into the control plane")
         t = time.perf_counter()
-        await self._load(base_docs)
+        await self.api.load(base_docs)
         load_s = time.perf_counter() - t
         await self._quiesce()
         memory["cp_loaded_kb"] = rss_kb(self.pids[CP])
         half = n // 2
         connect_s = await self._connect(range(half), 0, 60) if half else 0.0
-        memory["cp_half_kb"], memory["floor_half_kb"] = rss_kb(self.pids[CP]), rss_kb(self.pids[FLOOR])
+        memory.update(self._memory("half"))
         connect_s += await self._connect(range(half, n), 0, 60)
         await asyncio.sleep(1.0)
-        memory["cp_full_kb"], memory["floor_full_kb"] = rss_kb(self.pids[CP]), rss_kb(self.pids[FLOOR])
-        result: dict[str, Any] = {"load_s": round(load_s, 2), "connect_s": round(connect_s, 2), "memory": memory}
-        if self.envoy_specs:
-            await self._start_envoys()
-        if plan.nack_node is not None:
-            for server in (FLOOR, CP):
-                self.pool.set_nack(server, plan.nack_node, TYPE_CODES[types.LISTENER_TYPE], True)
-            await asyncio.sleep(0.1)
+        memory.update(self._memory("full"))
+        return {"load_s": round(load_s, 2), "connect_s": round(connect_s, 2), "memory": memory}
+
+    def _rss_per_proxy(self, memory: Mapping[str, int]) -> dict[str, float]:
+        n = len(self.nodes)
+        half = n // 2
+        out = {"rss_per_proxy_kb": round((memory["cp_full_kb"] - memory["cp_empty_kb"]) / n, 1)}
+        if half and n - half:
+            out["rss_slope_kb"] = round((memory["cp_full_kb"] - memory["cp_half_kb"]) / (n - half), 1)
+            out["floor_rss_slope_kb"] = round((memory["floor_full_kb"] - memory["floor_half_kb"]) / (n - half), 1)
+        return out
+
+    async def _profiled(self, plan: Plan) -> dict[str, Any]:
+        """The measured phase of the scenario, under py-spy when --profile asks for it."""
         profiler = self._start_profiler()
         if plan.kind == "idle":
-            result.update(await self._idle())
+            result = await self._idle()
         elif plan.kind == "storm":
-            result.update(await self._storm())
+            result = await self._storm()
         else:
-            result.update(await self._changes(plan))
+            result = await self._changes(plan)
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(30)
             result["profile"] = str(self.o.profile)
-        if plan.kind == "idle":
-            result.update(await self._disconnect(memory))
-        result["rss_per_proxy_kb"] = round((memory["cp_full_kb"] - memory["cp_empty_kb"]) / n, 1)
-        if half and n - half:
-            result["rss_slope_kb"] = round((memory["cp_full_kb"] - memory["cp_half_kb"]) / (n - half), 1)
-            result["floor_rss_slope_kb"] = round((memory["floor_full_kb"] - memory["floor_half_kb"]) / (n - half), 1)
-        result["client_stats"] = await self.pool.stats()
         return result
-
-    async def _start_envoys(self) -> None:
-        from controlplane.xds.bootstrap import build_bootstrap
-        from tests.e2e.support.envoy import run_envoy
-        self.progress.phase(f"starting {len(self.envoy_specs)} real Envoys")
-        for spec in self.envoy_specs:
-            bootstrap = build_bootstrap(node_id=spec.node_id, service=spec.service, cp_host="127.0.0.1",
-                                        cp_port=self.cp.xds_port, delta=self.o.mode == "delta")
-            envoy = await self.envoy_stack.enter_async_context(run_envoy(bootstrap, log_level="warning"))
-            if self.client_cpus:
-                subprocess.run(["taskset", "-a", "-p", "-c", "1", str(envoy.process.pid)], capture_output=True, check=False)  # noqa: ASYNC221 - one-off, before measuring
-            self.envoys[spec.node_id] = envoy
-        problem = await self._envoys_converge(time.perf_counter(), 0, timeout=30)
-        if problem:
-            raise RuntimeError(problem)
-
-    async def _envoys_converge(self, t0: float, state: int, timeout: float = 10) -> str | None:
-        """Poll every Envoy's CDS/LDS version_text until it equals the expected version (SotW type version)."""
-        pending = dict(self.envoys)
-        names = {"cluster_manager.cds.version_text": types.CLUSTER_TYPE,
-                 "listener_manager.lds.version_text": types.LISTENER_TYPE}
-        latest = 0.0
-        while pending and time.perf_counter() - t0 < timeout:
-            for node, envoy in list(pending.items()):
-                stats = await envoy.stats("(cds|lds).version_text")
-                config = self.configs[state][node]
-                if all(str(stats.get(stat, "")).strip('"') == config.types[type_url].version
-                       for stat, type_url in names.items()):
-                    latest = time.perf_counter() - t0
-                    del pending[node]
-            await asyncio.sleep(0.005)
-        if pending:
-            return f"{len(pending)} real Envoys not on the expected version_text after {timeout:g} s"
-        self.envoy_times.append(latest)
-        return None
 
     def _start_profiler(self) -> subprocess.Popen[bytes] | None:
         """py-spy on the control plane for the measured phase (collapsed stacks; see bench/RESULTS.md)."""
@@ -454,7 +248,10 @@ class Harness:
                                  "--format", "raw", "--output", str(self.o.profile), "--nonblocking"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    # -- changes (S2, S3, S5, S6) --
+
     async def _changes(self, plan: Plan) -> dict[str, Any]:
+        """Alternate which server goes first per change, so neither always runs on a warmer machine."""
         results: dict[int, list[ChangeResult]] = {FLOOR: [], CP: []}
         previous = 0
         for k, change in enumerate(plan.changes):
@@ -468,9 +265,9 @@ class Harness:
                     results[server].append(outcome)
             previous = target
         out = summarise(results)
-        if self.envoy_times:
-            out["envoys_all_on_version_s"] = {"median": round(statistics.median(self.envoy_times), 4),
-                                              "max": round(max(self.envoy_times), 4)}
+        if self.envoys.times:
+            out["envoys_all_on_version_s"] = {"median": round(statistics.median(self.envoys.times), 4),
+                                              "max": round(max(self.envoys.times), 4)}
         return out
 
     async def _apply(self, server: int, change: Change, target: int) -> float:
@@ -479,92 +276,65 @@ class Harness:
             self.floor.send("advance", target)
             return time.perf_counter()
         for doc in change.deletes:
-            await self._delete(doc)
+            await self.api.delete(doc)
         for i, doc in enumerate(change.puts):
             if i and change.spacing_s:
                 await asyncio.sleep(change.spacing_s)
-            await self._put(doc)
+            await self.api.put(doc)
         return time.perf_counter()
 
-    async def _measure(self, server: int, change: Change, before: int, after: int, plan: Plan) -> ChangeResult:
-        o = self.o
+    def _expectations(self, before: int, after: int, plan: Plan
+                      ) -> tuple[PushCheck, dict[tuple[int, int], str]]:
+        """Pushes each proxy must get for state `before` → `after`, and the version each pushed type ends on."""
         expected: dict[int, frozenset[str]] = {}
         targets: dict[tuple[int, int], str] = {}
         for i, node in enumerate(self.nodes):
-            pushes = expected_pushes(self.configs[before][node], self.configs[after][node], o.mode)
+            pushes = expected_pushes(self.configs[before][node], self.configs[after][node], self.o.mode)
             expected[i] = pushes
             for type_url in pushes:
-                targets[(i, TYPE_CODES[type_url])] = self.configs[after][node].target(type_url, o.mode)
-        records = self.tracker.records[server]
-        position = len(records)
-        pid = self.pids[server]
+                targets[(i, TYPE_CODES[type_url])] = self.configs[after][node].target(type_url, self.o.mode)
+        return self._push_check(expected, after, plan), targets
+
+    def _push_check(self, expected: Mapping[int, frozenset[str]], state: int, plan: Plan) -> PushCheck:
+        final = [self.configs[state][node] for node in self.nodes]
+        return PushCheck(expected, final, self.nodes, self.o.mode, plan)
+
+    async def _measure(self, server: int, change: Change, before: int, after: int, plan: Plan) -> ChangeResult:
+        check, targets = self._expectations(before, after, plan)
+        position = len(self.tracker.records[server])
         lag: list[float] = []
-        sampler = asyncio.create_task(self._sample_api(lag)) if server == CP else None
+        sampler = asyncio.create_task(self.api.sample_latency(lag)) if server == CP else None
         t_start = time.perf_counter()
-        cpu0 = cpu_seconds(pid)
+        cpu0 = cpu_seconds(self.pids[server])
         self.tracker.expect(server, targets, t_start)
         t0 = await self._apply(server, change, after)
-        watching = asyncio.create_task(self._envoys_converge(t0, after)) if server == CP and self.envoys else None
+        watching = None
+        if server == CP and self.envoys.running:
+            watching = asyncio.create_task(self.envoys.converge(t0, self.configs[after]))
         what = f"{plan.scenario} {SERVER_NAMES[server]}: {change.label}"
         converged = await self._wait(30, what, len({n for n, _ in targets}))
         envoy_problem = await watching if watching is not None else None
         met = dict(self.tracker.met)
-        await asyncio.sleep(o.quiet_s + (o.debounce_s if server == CP else 0))
-        cpu1 = cpu_seconds(pid)
+        await asyncio.sleep(self.o.quiet_s + (self.o.debounce_s if server == CP else 0))
+        cpu_s = cpu_seconds(self.pids[server]) - cpu0
         if sampler is not None:
             sampler.cancel()
-        window = [r for r in records[position:] if r[4] >= t_start]
+        window = self._window(server, position, t_start)
         problems = [] if converged else [f"not converged: {len(self.tracker.pending)} (node, type) pending"]
         problems += [envoy_problem] if envoy_problem else []
-        problems += self._check_pushes(server, window, expected, after, plan)
-        per_node: dict[int, float] = {}
-        for (node, _), t in met.items():
-            per_node[node] = max(per_node.get(node, 0.0), t - t0)
-        convergence = [max(0.0, v) for v in per_node.values()]
-        affected = max(1, len(per_node))
-        result = ChangeResult(server, change.label, convergence, not problems, problems, cpu1 - cpu0,
-                              sum(r[5] for r in window) / affected, len(window), lag)
+        problems += self._check(server, window, check)
+        result = change_result(server, change.label, window, met, t0, cpu_s, problems, lag)
         self.progress.result(what, result)
         return result
 
-    def _check_pushes(self, server: int, window: list[Record], expected: Mapping[int, frozenset[str]],
-                      after: int, plan: Plan) -> list[str]:
-        counts: dict[tuple[int, int], int] = {}
-        nacks = 0
-        for record in window:
-            key = (record[1], record[2])
-            counts[key] = counts.get(key, 0) + 1
-            nacks += record[6] == NACK
-        problems = []
-        for i, pushes in expected.items():
-            wanted = {TYPE_CODES[t] for t in pushes}
-            for code in range(4):
-                got = counts.get((i, code), 0)
-                ok = (1 <= got <= plan.max_pushes_per_type) if code in wanted else got == 0
-                if not ok and len(problems) < 10:
-                    problems.append(f"{self.nodes[i]} {('CDS', 'EDS', 'LDS', 'RDS')[code]}: {got} pushes, "
-                                    f"expected {'1' if code in wanted else '0'}")
-                nacked = plan.nack_node == i and code == TYPE_CODES[types.LISTENER_TYPE]
-                final = self.configs[after][self.nodes[i]].target(ADS_TYPES[code], self.o.mode)
-                latest = self.tracker.latest.get((server, i, code))
-                if not nacked and latest != final and len(problems) < 10:
-                    problems.append(f"{self.nodes[i]} {ADS_TYPES[code].rsplit('.', 1)[1]}: ends on {latest}, "
-                                    f"expected {final}")
-        if plan.nack_node is not None and nacks != 1:
-            problems.append(f"expected exactly 1 NACK from the NACKing proxy, saw {nacks}")
-        return problems
+    def _window(self, server: int, position: int, t_start: float) -> list[Record]:
+        return [r for r in self.tracker.records[server][position:] if r[4] >= t_start]
 
-    async def _sample_api(self, lag: list[float]) -> None:
-        """API round-trip every 20 ms while a change runs: a stand-in for event-loop lag (no CP hook)."""
-        while True:
-            began = time.perf_counter()
-            try:
-                async with self.session.get(self.cp.base + "/ready") as response:
-                    await response.read()
-            except aiohttp.ClientError:
-                pass
-            lag.append((time.perf_counter() - began) * 1000)
-            await asyncio.sleep(0.02)
+    def _check(self, server: int, window: list[Record], check: PushCheck) -> list[str]:
+        latest = self.tracker.latest
+        return check_pushes(window, check, lambda i, code: latest.get((server, i, code)))
+
+    # -- idle (S1) and storm (S4) --
 
     async def _idle(self) -> dict[str, Any]:
         o = self.o
@@ -581,102 +351,40 @@ class Harness:
                 "cpu_s": round(cpu[CP], 3)}
 
     async def _disconnect(self, memory: dict[str, int]) -> dict[str, Any]:
+        """After S1: does dropping every stream give the memory back (no per-proxy leak)?"""
         for server in (FLOOR, CP):
             self.pool.drop(server, 0, False)
         await asyncio.sleep(3.0)
-        memory["cp_disconnected_kb"] = rss_kb(self.pids[CP])
-        memory["floor_disconnected_kb"] = rss_kb(self.pids[FLOOR])
+        memory.update(self._memory("disconnected"))
         base = memory["cp_loaded_kb"]
         return {"rss_back_to_baseline": abs(memory["cp_disconnected_kb"] - base) <= 0.1 * base}
 
     async def _storm(self) -> dict[str, Any]:
-        o = self.o
         results: dict[int, list[ChangeResult]] = {FLOOR: [], CP: []}
         for server in (FLOOR, CP):
-            targets = {}
-            for i, node in enumerate(self.nodes):
-                for type_url in ADS_TYPES:
-                    targets[(i, TYPE_CODES[type_url])] = self.configs[0][node].target(type_url, o.mode)
-            records = self.tracker.records[server]
-            position, pid = len(records), self.pids[server]
-            t0 = time.perf_counter()
-            cpu0 = cpu_seconds(pid)
-            self.tracker.expect(server, targets, t0)
-            self.pool.drop(server, o.spread_s, True)
-            what = f"S4 {SERVER_NAMES[server]}: reconnect within {o.spread_s:g} s"
-            converged = await self._wait(o.spread_s + 15, what, len(self.nodes))
-            met = dict(self.tracker.met)
-            await asyncio.sleep(o.quiet_s)
-            window = [r for r in records[position:] if r[4] >= t0]
-            expected = {i: frozenset(ADS_TYPES) for i in range(len(self.nodes))}
-            plan = Plan("S4", ())
-            problems = [] if converged else [f"stalled: {len({n for n, _ in self.tracker.pending})} proxies"]
-            problems += self._check_pushes(server, window, expected, 0, plan)
-            per_node: dict[int, float] = {}
-            for (node, _), t in met.items():
-                per_node[node] = max(per_node.get(node, 0.0), t - t0)
-            result = ChangeResult(server, "storm", list(per_node.values()), not problems, problems,
-                                  cpu_seconds(pid) - cpu0, sum(r[5] for r in window) / max(1, len(per_node)),
-                                  len(window))
-            self.progress.result(what, result)
-            results[server].append(result)
+            results[server].append(await self._storm_one(server))
         return summarise(results)
 
-
-def envoy_proxies(workload: Workload, k: int) -> list[ProxySpec]:
-    """K extra proxies for real Envoys: loopback address, free ports, reaching the first R services."""
-    out = []
-    for i in range(k):
-        service = workload.services[i % len(workload.services)]
-        outbounds = tuple(s for s in workload.services if s != service)[:workload.reach]
-        out.append(ProxySpec(f"envoy-{i}", service, "127.0.0.1", free_port(), outbounds,
-                             tuple(free_port() for _ in outbounds)))
-    return out
-
-
-def summarise(results: Mapping[int, list[ChangeResult]]) -> dict[str, Any]:
-    cp, floor = results[CP], results[FLOOR]
-    out: dict[str, Any] = {}
-    if not cp:
-        return {"pushes_ok": False}
-    cps = [r.stats() for r in cp]
-    out["p50_s"] = round(statistics.median(s["p50"] for s in cps), 4)
-    out["p99_s"] = round(statistics.median(s["p99"] for s in cps), 4)
-    out["max_s"] = round(max(s["max"] for s in cps), 4)
-    out["rounds"] = [{k: round(v, 4) for k, v in s.items()} for s in cps]
-    out["cpu_s"] = round(statistics.median(r.cpu_s for r in cp), 4)
-    out["affected"] = len(cp[0].convergence)
-    out["bytes_per_affected_proxy"] = round(statistics.median(r.bytes_per_proxy for r in cp))
-    out["pushes_ok"] = all(r.pushes_ok for r in cp) and all(r.pushes_ok for r in floor)
-    out["problems"] = [p for r in (*cp, *floor) for p in r.problems][:20]
-    lag = [x for r in cp for x in r.api_lag_ms]
-    out["api_latency_p99_ms"] = round(percentile(lag, 0.99), 1)
-    out["api_latency_max_ms"] = round(max(lag), 1) if lag else 0.0
-    if floor:
-        fls = [r.stats() for r in floor]
-        out["floor_p50_s"] = round(statistics.median(s["p50"] for s in fls), 4)
-        out["floor_p99_s"] = round(statistics.median(s["p99"] for s in fls), 4)
-        out["floor_max_s"] = round(max(s["max"] for s in fls), 4)
-        out["floor_cpu_s"] = round(statistics.median(r.cpu_s for r in floor), 4)
-        ratios = [c["p99"] / f["p99"] for c, f in zip(cps, fls, strict=False) if f["p99"] > 0]
-        if ratios:
-            out["ratio_p99"] = round(statistics.median(ratios), 2)
-            out["ratio_p99_range"] = [round(min(ratios), 2), round(max(ratios), 2)]
-        maxes = [c["max"] / f["max"] for c, f in zip(cps, fls, strict=False) if f["max"] > 0]
-        if maxes:
-            out["ratio_max"] = round(statistics.median(maxes), 2)
-        if out["floor_cpu_s"] > 0:
-            out["ratio_cpu"] = round(out["cpu_s"] / out["floor_cpu_s"], 2)
-    return out
-
-
-def machine() -> dict[str, Any]:
-    try:
-        from tests.e2e.support.envoy import find_envoy
-        envoy = subprocess.run([find_envoy(), "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
-        envoy_version = envoy.split("version:")[-1].strip().split("/")[1] if "version:" in envoy else envoy.strip()
-    except Exception:  # noqa: BLE001 - informational only
-        envoy_version = "unknown"
-    import google.protobuf
-    return {"cores": os.cpu_count(), "python": platform.python_version(), "grpcio": grpc.__version__,
-            "protobuf": google.protobuf.__version__, "envoy": envoy_version, "kernel": platform.release()}
+    async def _storm_one(self, server: int) -> ChangeResult:
+        """Drop every stream of `server`; each reconnects within the spread and must get all four types once."""
+        o = self.o
+        targets = {}
+        for i, node in enumerate(self.nodes):
+            for type_url in ADS_TYPES:
+                targets[(i, TYPE_CODES[type_url])] = self.configs[0][node].target(type_url, o.mode)
+        position, pid = len(self.tracker.records[server]), self.pids[server]
+        t0 = time.perf_counter()
+        cpu0 = cpu_seconds(pid)
+        self.tracker.expect(server, targets, t0)
+        self.pool.drop(server, o.spread_s, True)
+        what = f"S4 {SERVER_NAMES[server]}: reconnect within {o.spread_s:g} s"
+        converged = await self._wait(o.spread_s + 15, what, len(self.nodes))
+        met = dict(self.tracker.met)
+        await asyncio.sleep(o.quiet_s)
+        window = self._window(server, position, t0)
+        expected = {i: frozenset(ADS_TYPES) for i in range(len(self.nodes))}
+        problems = [] if converged else [f"stalled: {self.tracker.pending_proxies()} proxies"]
+        problems += self._check(server, window, self._push_check(expected, 0, Plan("S4", ())))
+        result = change_result(server, "storm", window, met, t0, cpu_seconds(pid) - cpu0, problems)
+        self.progress.result(what, result)
+        return result
