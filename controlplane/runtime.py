@@ -6,7 +6,8 @@ full (generation 2) collection, which took 145–170 ms per push on the 2-core b
 the push's CPU and one long event-loop stall. After each regeneration pass the surviving objects are
 moved to the permanent generation (`gc.freeze()`), so collections only scan what is new. The cost is that
 cyclic garbage among frozen objects (a closed stream's task/coroutine cycles) is not found until the heap
-is unfrozen; `MemoryKeeper` does that (one full collection) once streams have closed, and then returns
+is unfrozen; `MemoryKeeper` does that (one full collection) once streams have closed or after every
+`CLEANUP_AFTER_PASSES` regeneration passes, and then returns
 freed heap pages to the OS with glibc's `malloc_trim`, so RSS drops back after a mass disconnect.
 
 Loop lag: a task asks to wake every `interval` and records how late it woke (`asyncio_loop_lag_seconds`):
@@ -32,6 +33,9 @@ LAG_INTERVAL_S: Final = 0.05
 CLEANUP_CHECK_S: Final = 1.0
 CLEANUP_AFTER_CLOSED: Final = 100
 """Streams closed since the last full collection that make the next check run one."""
+CLEANUP_AFTER_PASSES: Final = 50
+"""Regeneration passes since the last full collection that make the next check run one: garbage cycles
+frozen by `after_pass` must be found even on a fleet whose streams never close."""
 
 
 async def sample_loop_lag(histogram: Histogram, interval: float = LAG_INTERVAL_S) -> None:
@@ -67,11 +71,13 @@ class MemoryKeeper:
         self._trim = _load_malloc_trim()
         self._peak_since_cleanup = 0
         self._closed_since_cleanup = 0
+        self._passes_since_cleanup = 0
         self._last = 0
 
     def after_pass(self) -> None:
         """Move everything alive now (mostly the new snapshots) out of the collector's way."""
         gc.freeze()
+        self._passes_since_cleanup += 1
 
     async def run(self) -> None:
         while True:
@@ -90,7 +96,8 @@ class MemoryKeeper:
         if current != previous:
             return
         drained = current == 0 and self._peak_since_cleanup > 0
-        if drained or self._closed_since_cleanup >= CLEANUP_AFTER_CLOSED:
+        many_closed = self._closed_since_cleanup >= CLEANUP_AFTER_CLOSED
+        if drained or many_closed or self._passes_since_cleanup >= CLEANUP_AFTER_PASSES:
             self.cleanup()
 
     def cleanup(self) -> None:
@@ -102,4 +109,5 @@ class MemoryKeeper:
         log.info("heap_cleaned", collected=collected, trimmed=bool(trimmed), streams=self._last,
                  seconds=round(time.perf_counter() - began, 3))
         self._closed_since_cleanup = 0
+        self._passes_since_cleanup = 0
         self._peak_since_cleanup = self._last

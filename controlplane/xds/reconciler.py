@@ -235,8 +235,12 @@ class Reconciler:
             bound.error("generation_failed", generator=exc.generator, error=str(exc))
             return
         snapshot = Snapshot.build(resources, interner=self._interner)
-        changed = self.cache.set_snapshot(node, snapshot)
-        result = "changed" if changed else "unchanged"
+        previous = self.cache.get_snapshot(node)
+        unchanged = previous is not None and previous.same_content(snapshot)
+        # set_snapshot is True for an unchanged snapshot too; False means refused (inconsistent, logged there).
+        accepted = self.cache.set_snapshot(node, snapshot)
+        changed = accepted and not unchanged
+        result = "changed" if changed else ("unchanged" if accepted else "error")
         self.metrics.generation_seconds.labels(result).observe(time.perf_counter() - began)
         if changed:
             bound.info("config_changed", versions=snapshot.versions())

@@ -174,6 +174,9 @@ class SotwState(StreamState):
             return RequestEvent(state.type_url, "stale", str(request.version_info), nonce)
         first = not state.subscription.requested
         state.subscription = state.subscription.apply_sotw(request.resource_names)
+        # §1.6: a name dropped from the list is forgotten by the client; if it is requested again it must be
+        # re-sent even though neither it nor the type version changed.
+        state.sent = {name: v for name, v in state.sent.items() if state.subscription.selects(name)}
         state.version_acked = str(request.version_info)
         if request.HasField("error_detail"):
             # "ACK/NACK" (§1.4): error_detail is the NACK signal; remember it so the same version is not

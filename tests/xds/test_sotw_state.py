@@ -114,3 +114,16 @@ def test_no_eds_resend_when_clusters_are_unchanged() -> None:
     state.on_request(ack(cds))
     state.on_request(ack(eds, ("c1",)))
     assert state.responses(snapshot(listeners=[("l1", "r1"), ("l2", "r1")])) == []
+
+
+def test_name_dropped_then_requested_again_is_resent() -> None:
+    """§1.6: the client forgets a name it stops requesting, so re-requesting it (same type version) must be
+    answered again, e.g. RDS after a listener is removed and re-added."""
+    state, snap = SotwState(), snapshot(listeners=[("l1", "r1"), ("l2", "r2")])
+    state.on_request(req(RDS, ("r1", "r2")))
+    (response,) = state.responses(snap)
+    state.on_request(ack(response, ("r1",)))
+    assert state.responses(snap) == []
+    state.on_request(ack(response, ("r1", "r2")))
+    (response,) = state.responses(snap)
+    assert (names(response), response.version_info) == (["r1", "r2"], snap.version(RDS))

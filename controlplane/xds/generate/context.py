@@ -7,6 +7,7 @@ inbounds/outbounds) instead of rescanning every Dataplane per outbound.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -110,7 +111,9 @@ def identifying_service(dataplane: Resource) -> str:
 def _index_endpoints(dataplanes: Iterable[Resource]) -> dict[str, tuple[Endpoint, ...]]:
     """service → endpoints, each sorted by (address, port, dataplane) for stable EDS output.
 
-    Clients connect to `networking.address` (Kuma's advertised IP), not the per-inbound listen address.
+    Clients connect where the inbound listener listens: its own `address` when set (Kuma's DataplaneIP,
+    `ToInboundInterface`), else `networking.address`; an unspecified listen address (0.0.0.0, ::) is not
+    reachable as a destination, so `networking.address` is used for it.
     """
     grouped: dict[str, list[Endpoint]] = {}
     for dataplane in dataplanes:
@@ -119,11 +122,19 @@ def _index_endpoints(dataplanes: Iterable[Resource]) -> dict[str, tuple[Endpoint
             service = inbound.tags.get(SERVICE_TAG, "")
             if not service:
                 continue
+            address = inbound.address if inbound.address and not _unspecified(inbound.address) else ""
             endpoint = Endpoint(
-                networking.address, inbound.port, MappingProxyType(dict(inbound.tags)), dataplane.name
+                address or networking.address, inbound.port, MappingProxyType(dict(inbound.tags)), dataplane.name
             )
             grouped.setdefault(service, []).append(endpoint)
     return {
         service: tuple(sorted(group, key=lambda e: (e.address, e.port, e.dataplane)))
         for service, group in sorted(grouped.items())
     }
+
+
+def _unspecified(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False

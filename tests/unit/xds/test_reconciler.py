@@ -102,6 +102,20 @@ async def test_dataplane_change_regenerates_it_and_its_clients(harness: Harness)
     assert sorted(harness.published) == ["default.backend-1", "default.web-1"]
 
 
+async def test_regenerated_but_identical_snapshot_is_not_published(harness: Harness) -> None:
+    """web-1 is regenerated (a client of backend) but its config is unchanged: no publish hook, metric
+    "unchanged" (set_snapshot also returns True for an unchanged snapshot)."""
+    harness.published.clear()
+    current = await harness.store.get(ResourceKey(dataplane("backend-1").kind, "default", "backend-1"))
+    changed = dataplane("backend-1", inbounds=[inbound(port=8081, service="backend", tags={"version": "v2"})])
+    await harness.store.update(replace(changed, version=current.version), expected_version=current.version)
+    await harness.until(lambda: bool(harness.published))
+    await harness.settle()
+    assert harness.published == ["default.backend-1"]
+    registry = harness.reconciler.metrics.registry
+    assert registry.get_sample_value("xds_generation_seconds_count", {"result": "unchanged"}) == 1.0
+
+
 async def test_burst_is_coalesced(harness: Harness) -> None:
     await harness.store.create(traffic_trace())
     await harness.settle()

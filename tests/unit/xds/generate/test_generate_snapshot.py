@@ -146,3 +146,19 @@ def test_resource_set_accepts_identical_duplicates_only() -> None:
     assert resources.names(types.CLUSTER_TYPE) == ("a",)
     with pytest.raises(DuplicateResourceError):
         resources.add(cluster_pb2.Cluster(name="a", alt_stat_name="other"))
+
+
+def test_endpoint_is_where_the_inbound_listens() -> None:
+    """An inbound with its own address listens there (inbound listener), so clients must connect there, as
+    Kuma's ToInboundInterface does; an unspecified listen address falls back to networking.address."""
+    web = dataplane(inbounds=[inbound()], outbounds=[outbound(10001, "backend")])
+    own = dataplane("backend-1", "10.0.0.1", [inbound(9090, "backend", address="10.0.0.9")])
+    anywhere = dataplane("backend-2", "10.0.0.2", [inbound(9090, "backend", address="0.0.0.0")])
+    resources = _snapshot([web, own, anywhere])
+    cla = resources[types.ENDPOINT_TYPE]["backend"]
+    addresses = [
+        (e.endpoint.address.socket_address.address, e.endpoint.address.socket_address.port_value)
+        for locality in cla.endpoints  # type: ignore[attr-defined]
+        for e in locality.lb_endpoints
+    ]
+    assert addresses == [("10.0.0.2", 9090), ("10.0.0.9", 9090)]
