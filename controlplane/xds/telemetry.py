@@ -8,6 +8,7 @@ set; Istio's convergence stops at send; reference performance.md §7.8 asks for 
 from __future__ import annotations
 
 import time
+from typing import Final
 
 from prometheus_client import Counter, Histogram
 
@@ -15,6 +16,8 @@ from controlplane.observability import Metrics
 from controlplane.xds.observer import NoopObserver
 from controlplane.xds.snapshot import Snapshot
 from controlplane.xds.stream_state import RequestKind, Variant
+
+PENDING_TTL_S: Final = 300.0
 
 
 class MetricsObserver(NoopObserver):
@@ -31,12 +34,36 @@ class MetricsObserver(NoopObserver):
         self._variants: dict[int, Variant] = {}
         # node id -> type url -> (version, change time); only the newest pending version per type is kept
         self._pending: dict[str, dict[str, tuple[str, float]]] = {}
+        # node id -> type url -> last published version, to tell which types a new snapshot changed
+        self._published: dict[str, dict[str, str]] = {}
+        self._last_sweep = time.perf_counter()
         self._requests: dict[tuple[str, str], Counter] = {}
         self._responses: dict[str, tuple[Counter, Histogram]] = {}
 
     def published(self, node_id: str, snapshot: Snapshot, started: float) -> None:
-        """Reconciler hook: a new snapshot for `node_id` came from changes first seen at `started`."""
-        self._pending[node_id] = {t: (v, started) for t, v in snapshot.versions().items()}
+        """Reconciler hook: a new snapshot for `node_id` came from changes first seen at `started`.
+
+        Only types whose version changed become pending: an unchanged type is never ACKed again, and a
+        later ACK of it (after a reconnect) must not count as a convergence sample.
+        """
+        versions = snapshot.versions()
+        previous = self._published.get(node_id, {})
+        self._published[node_id] = versions
+        pending = self._pending.setdefault(node_id, {})
+        pending.update({t: (v, started) for t, v in versions.items() if previous.get(t) != v})
+        if not pending:
+            del self._pending[node_id]
+        self._sweep(started)
+
+    def _sweep(self, now: float) -> None:
+        """Forget pending ACKs older than PENDING_TTL_S (nodes that never connect, or were deleted) so the
+        map stays bounded; runs at most once per PENDING_TTL_S, so it costs nothing per push."""
+        if now - self._last_sweep < PENDING_TTL_S:
+            return
+        self._last_sweep = now
+        for node in [n for n, p in self._pending.items() if all(now - t > PENDING_TTL_S for _, t in p.values())]:
+            del self._pending[node]
+            self._published.pop(node, None)
 
     def on_stream_open(self, stream_id: int, node_id: str, variant: Variant) -> None:
         self._variants[stream_id] = variant
