@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final
 
 REVOCATION_FILE: Final = "controlplane-revoked-tokens.txt"
-TOKEN_ID: Final = re.compile(r"^[0-9a-f]{32}$")
+TOKEN_ID: Final = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 class RevocationList:

@@ -60,10 +60,10 @@ def parse_duration(text: str) -> timedelta:
     parts = _DURATION_PART.findall(value)
     if not value or "".join(n + u for n, u in parts) != value:
         raise ValueError(f"invalid duration {text!r}: use a number with a unit d, h, m or s, e.g. 24h or 1h30m")
-    duration = timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
-    if duration <= timedelta(0) or duration > MAX_VALIDITY:
+    seconds = sum(int(n) * _UNITS[u] for n, u in parts)  # checked before timedelta, which overflows
+    if seconds <= 0 or seconds > MAX_VALIDITY.total_seconds():
         raise ValueError(f"invalid duration {text!r}: must be more than 0s and at most {MAX_VALIDITY.days}d")
-    return duration
+    return timedelta(seconds=seconds)
 
 
 class Tokens:

@@ -9,6 +9,7 @@ booleans where PyYAML would leave them unquoted (a service named `n` would becom
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -149,6 +150,8 @@ def bootstrap(mesh: str, name: str, cp_address: str, admin_port: int, delta: boo
     try:
         fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
+            if stat.S_ISREG(os.fstat(out.fileno()).st_mode):  # O_CREAT's mode only applies to a new file
+                os.fchmod(out.fileno(), 0o600)
             out.write(text)
     except OSError as exc:
         raise click.ClickException(f"{output_path}: {exc.strerror or exc}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import stat
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -55,6 +56,8 @@ def write_admin_token(tokens: Tokens, path: Path) -> None:
     """`--admin-token-file`: a fresh admin token (mode 0600) for tools that share the file (docker-compose)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
+        if stat.S_ISREG(os.fstat(out.fileno()).st_mode):  # O_CREAT's mode only applies to a new file
+            os.fchmod(out.fileno(), 0o600)
         out.write(tokens.issue_admin(ADMIN_TOKEN_VALIDITY) + "\n")
     log.info("admin_token_written", path=str(path))
 

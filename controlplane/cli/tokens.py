@@ -10,6 +10,7 @@ Revoking takes the token's id (its `jti`) or the token file itself, whose id is 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import click
@@ -57,6 +58,8 @@ def _emit(token: object, output_path: Path | None) -> None:
     try:
         fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
+            if stat.S_ISREG(os.fstat(out.fileno()).st_mode):  # O_CREAT's mode only applies to a new file
+                os.fchmod(out.fileno(), 0o600)
             out.write(token + "\n")
     except OSError as exc:
         raise click.ClickException(f"{output_path}: {exc.strerror or exc}") from None

@@ -27,8 +27,8 @@ from controlplane.resources.yaml_loader import load_documents
 
 ENVELOPE_OUT: Final = ("creationTime", "modificationTime")
 MAX_NAME_LENGTH: Final = 253
-_NAME: Final = re.compile(r"^[0-9a-z-_.]*$")
-_MESH_NAME: Final = re.compile(r"^[0-9a-z-_]*$")
+_NAME: Final = re.compile(r"^[0-9a-z-_.]*\Z")
+_MESH_NAME: Final = re.compile(r"^[0-9a-z-_]*\Z")
 
 _NORMALIZERS: Final[dict[Kind, Callable[[dict[str, object]], list[Violation]]]] = {
     Kind.MESH: normalize_mesh,
@@ -99,6 +99,8 @@ def _decode_envelope(body: dict[object, object]) -> tuple[Kind | None, list[Viol
         kind = Kind.from_type(str(type_name))
     except ValueError as exc:
         return None, [Violation("type", str(exc))]
+    if kind is Kind.MESH:  # a mesh name is the node id's prefix up to the first '.': no dots (§4.2)
+        return kind, validate_mesh_name(body.get("name"), "name")
     violations = validate_name(body.get("name"), "name", _NAME, "'-', '_', '.'")
     if kind.mesh_scoped:
         violations.extend(validate_name(body.get("mesh"), "mesh", _MESH_NAME, "'-', '_'"))

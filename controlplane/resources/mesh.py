@@ -29,7 +29,7 @@ CONF_TYPES: Final[dict[str, type[Message]]] = {
     DATADOG: mesh_pb2.DatadogTracingBackendConfig,
 }
 API_VERSIONS: Final = ("httpJsonV1", "httpJson", "httpProto")
-_HOSTNAME: Final = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOSTNAME: Final = re.compile(r"^(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?\Z")
 
 
 def normalize_mesh(doc: dict[str, object]) -> list[Violation]:
@@ -151,6 +151,8 @@ def _validate_zipkin(backend: mesh_pb2.TracingBackend, path: str) -> list[Violat
 
 def zipkin_url_problems(url: str) -> list[str]:
     """Kuma's URL checks, then the ones Envoy would otherwise reject at runtime (empty collector path)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):  # urlsplit silently drops \t \n \r; Go rejects them
+        return ["invalid URL"]
     try:
         parts = urlsplit(url)
         port = parts.port

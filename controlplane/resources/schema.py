@@ -9,6 +9,7 @@ json_format without surprises.
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -19,6 +20,9 @@ from controlplane.resources.paths import index, key
 
 _UINT32_MAX: Final = 2**32 - 1
 MAX_STRUCT_DEPTH: Final = 32
+_BAD_TEXT: Final = "must be valid UTF-8 text without NUL characters"
+_BAD_STRUCT: Final = ("must hold only JSON values: string keys, finite numbers, booleans, null, lists, objects "
+                      "and text without NUL characters")
 _INT_TYPES: Final = {
     FieldDescriptor.TYPE_UINT32: (0, _UINT32_MAX),
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -92,7 +96,7 @@ def _check_map(value: object, fd: FieldDescriptor, path: str) -> list[Violation]
     value_fd = fd.message_type.fields_by_name["value"]
     violations: list[Violation] = []
     for k, item in value.items():
-        if not isinstance(k, str):
+        if not _is_text(k):
             violations.append(Violation(key(path, str(k)), "key must be a string"))
             continue
         violations.extend(_check_single(item, value_fd, key(path, k)))
@@ -107,7 +111,7 @@ def _check_single(value: object, fd: FieldDescriptor, path: str) -> list[Violati
                 return [Violation(path, "must be an object")]
             if _depth(value) > MAX_STRUCT_DEPTH:
                 return [Violation(path, f"is nested deeper than {MAX_STRUCT_DEPTH} levels")]
-            return []
+            return [] if _json_like(value) else [Violation(path, _BAD_STRUCT)]
         if full_name in _WRAPPERS:
             return check_scalar(value, _WRAPPERS[full_name], path)
         return check_message(value, fd.message_type, path)
@@ -119,11 +123,13 @@ def check_scalar(value: object, field_type: int, path: str) -> list[Violation]:
     if value is None:
         return []
     if field_type == FieldDescriptor.TYPE_STRING:
-        return [] if isinstance(value, str) else [Violation(path, "must be a string")]
+        if not isinstance(value, str):
+            return [Violation(path, "must be a string")]
+        return [] if _is_text(value) else [Violation(path, _BAD_TEXT)]
     if field_type == FieldDescriptor.TYPE_BOOL:
         return [] if isinstance(value, bool) else [Violation(path, "must be a boolean")]
     if field_type in _FLOAT_TYPES:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = _is_finite_number(value)
         return [] if ok else [Violation(path, "must be a number")]
     if field_type in _INT_TYPES:
         low, high = _INT_TYPES[field_type]
@@ -150,3 +156,41 @@ def _depth(value: object) -> int:
             return deepest
         stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def _is_text(value: object) -> bool:
+    """A str every store can hold: a lone surrogate (JSON `"\\ud800"`) is not valid UTF-8, and PostgreSQL's
+    jsonb refuses NUL (`\\u0000`)."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_finite_number(value: object) -> bool:
+    """int or float that fits a double and is not NaN/Infinity (Python's json accepts both)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the double range
+        return False
+
+
+def _json_like(value: object) -> bool:
+    """Only what a Struct can hold: string keys, strings, finite numbers, bools, null, lists, objects."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(_is_text(k) for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif not (item is None or isinstance(item, bool) or _is_text(item) or _is_finite_number(item)):
+            return False
+    return True

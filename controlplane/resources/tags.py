@@ -15,9 +15,9 @@ from controlplane.resources.paths import key
 SERVICE_TAG: Final = "kuma.io/service"
 PROTOCOL_TAG: Final = "kuma.io/protocol"
 PROTOCOLS: Final = ("grpc", "http", "http2", "kafka", "tcp")
-_TAG_NAME: Final = re.compile(r"^[a-zA-Z0-9.\-_:/]*$")
-_SELECTOR_VALUE: Final = re.compile(r"^([a-zA-Z0-9.\-_:/]*|\*)$")
-_TAG_VALUE: Final = re.compile(r"^[a-zA-Z0-9.\-_:/]*$")
+_TAG_NAME: Final = re.compile(r"^[a-zA-Z0-9.\-_:/]*\Z")
+_SELECTOR_VALUE: Final = re.compile(r"^([a-zA-Z0-9.\-_:/]*|\*)\Z")
+_TAG_VALUE: Final = re.compile(r"^[a-zA-Z0-9.\-_:/]*\Z")
 
 
 def validate_selector(match: Mapping[str, str], path: str) -> list[Violation]:

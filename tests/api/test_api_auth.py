@@ -149,7 +149,8 @@ async def test_admin_issues_tokens_that_verify(api: AuthApi) -> None:
     ({"mesh": "default"}, ["name"]),
     ({"mesh": "default", "name": "x", "validFor": "forever"}, ["validFor"]),
     ({"mesh": "a.b", "name": "x/y", "validFor": 3}, ["mesh", "name", "validFor"]),
-], ids=["mesh-chars", "no-name", "bad-duration", "everything"])
+    ({"mesh": "default", "name": "x", "validFor": "99999999999999999999d"}, ["validFor"]),
+], ids=["mesh-chars", "no-name", "bad-duration", "everything", "duration-overflow"])
 async def test_token_request_validation(api: AuthApi, body: dict[str, object], fields: list[str]) -> None:
     reply = await api.call("POST", "/tokens/dataplane", body, api.tokens.issue_admin(HOUR))
     assert_kuma_body(reply, 400, "Could not issue a token")

@@ -243,7 +243,7 @@ DATAPLANE_RULE_CASES = [
 ]
 ENVELOPE_CASES = [
     Case("name-characters", "/meshes/Bad.Mesh", {"type": "Mesh", "name": "Bad.Mesh"}, expected=invalid(
-        CREATE, ("name", f"{BAD_CHARS} '-', '_', '.' symbols."))),
+        CREATE, ("name", f"{BAD_CHARS} '-', '_' symbols."))),  # a mesh name has no dots, as in `mesh:`
     Case("mesh-characters-and-spec", "/meshes/bad.mesh/traffic-traces/t",
          {"type": "TrafficTrace", "mesh": "bad.mesh", "name": "t"}, expected=invalid(
              CREATE,

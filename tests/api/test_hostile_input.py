@@ -186,6 +186,37 @@ async def test_pinned_limits(api: Api, path: str, raw: bytes, fragment: str) -> 
     assert fragment in json.dumps(reply.body), reply.body
 
 
+_DD = b'{"type":"Mesh","name":"default","tracing":{"backends":[{"name":"z","type":"datadog",'
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    (_DD + b'"conf":{"address":"a","port":NaN}}]}}', "tracing.backends[0].conf"),
+    (_DD + b'"conf":{"address":"a","port":1,"x":' + b"9" * 400 + b"}}]}}", "tracing.backends[0].conf"),
+    (_DD + b'"sampling":Infinity,"conf":{"address":"a","port":1}}]}}', "tracing.backends[0].sampling"),
+    (_DD + b'"sampling":NaN,"conf":{"address":"a","port":1}}]}}', "tracing.backends[0].sampling"),
+    (_DD + b'"sampling":' + b"9" * 400 + b',"conf":{"address":"a","port":1}}]}}', "tracing.backends[0].sampling"),
+    ((b'{"type":"Mesh","name":"default","tracing":{"backends":[{"name":"\\ud800","type":"zipkin",'
+      b'"conf":{"url":"http://a:1/x"}}]}}'), "tracing.backends[0].name"),
+    (_DD + b'"conf":{"address":"a","port":1,"q":"\\udc00"}}]}}', "tracing.backends[0].conf"),
+], ids=["nan-in-conf", "huge-int-in-conf", "infinite-sampling", "nan-sampling", "huge-int-sampling",
+        "lone-surrogate-string", "lone-surrogate-in-conf"])
+async def test_non_json_numbers_and_strings_are_a_400(api: Api, raw: bytes, field: str) -> None:
+    """Python's json accepts NaN/Infinity, ints beyond a double and lone surrogates; none may be a 500."""
+    await seed(api)
+    reply = await put_and_check(api, "/meshes/default", raw=raw)
+    assert reply.status == 400, reply
+    assert [c["field"] for c in reply.body["causes"]] == [field]
+
+
+@pytest.mark.parametrize("value", ["2020-01-01", "!!binary aGVsbG8=", "!!set {a, b}", "{1: 2}", "[.nan]"])
+def test_yaml_values_a_struct_cannot_hold_are_a_validation_error(value: str) -> None:
+    text = ("type: Mesh\nname: m\ntracing:\n  backends:\n  - name: z\n    type: zipkin\n    conf:\n"
+            f"      url: http://a:9411/api\n      extra: {value}\n")
+    with pytest.raises(ValidationError) as caught:
+        decode_resource(load_yaml_documents(text)[0])
+    assert [v.field for v in caught.value.violations] == ["tracing.backends[0].conf"]
+
+
 def test_report_examples_tried() -> None:
     """Runs last in this module: prints how many fuzz cases each property saw (`pytest -s`)."""
     print(f"hypothesis examples tried: {examples_tried} (total {sum(examples_tried.values())})")

@@ -170,3 +170,22 @@ def test_run_refuses_bad_security_files(tmp_path: Path, args: list[str], message
          *[a.format(certs=tmp_path) for a in args]],
         capture_output=True, text=True, timeout=30, check=False, stdin=subprocess.DEVNULL)
     assert result.returncode == 1 and message in result.stderr, result.stderr
+
+
+def test_token_files_are_made_private_even_when_they_already_exist(tmp_path: Path) -> None:
+    """O_CREAT's 0600 only applies to a new file: an existing world-readable file must not keep its mode."""
+    from controlplane.auth.keys import generate_signing_key
+    from controlplane.auth.revocation import RevocationList
+    from controlplane.auth.tokens import Tokens
+    from controlplane.cli.security import write_admin_token
+    from controlplane.cli.tokens import _emit
+
+    admin_file, token_file = tmp_path / "admin-token", tmp_path / "dp-token"
+    for path in (admin_file, token_file):
+        path.write_text("old\n")
+        path.chmod(0o644)
+    write_admin_token(Tokens(generate_signing_key(), RevocationList(None)), admin_file)
+    _emit("header.payload.signature", token_file)
+    for path in (admin_file, token_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert token_file.read_text() == "header.payload.signature\n"

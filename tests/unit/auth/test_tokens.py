@@ -105,6 +105,8 @@ async def test_revoked_token_is_rejected_and_revocations_persist(tmp_path: Path)
 async def test_revocation_rejects_non_ids() -> None:
     with pytest.raises(ValueError, match="not a token id"):
         await RevocationList(None).revoke("../../etc/passwd")
+    with pytest.raises(ValueError, match="not a token id"):
+        await RevocationList(None).revoke("0" * 32 + "\n")  # `$` would match before the newline
 
 
 @pytest.mark.parametrize(
@@ -115,7 +117,8 @@ def test_parse_duration(text: str, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["", "24", "h", "-1h", "0s", "1.5h", "1w", "24h ago", "99999d"])
+@pytest.mark.parametrize("text", ["", "24", "h", "-1h", "0s", "1.5h", "1w", "24h ago", "99999d",
+                                  "99999999999999999999d", "9" * 400 + "s"])
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)

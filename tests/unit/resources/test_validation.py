@@ -128,7 +128,30 @@ CASES: list[tuple[str, dict[str, object], list[Violation]]] = [
      [Violation("mesh", "cannot be empty")]),
     ("name with invalid characters", {"type": "Mesh", "name": "Default"},
      [Violation("name", "invalid characters. Valid characters are numbers, lowercase latin letters and "
-                        "'-', '_', '.' symbols.")]),
+                        "'-', '_' symbols.")]),
+    ("mesh name with a dot (node id `<mesh>.<name>` splits on the first dot)", {"type": "Mesh", "name": "a.b"},
+     [Violation("name", "invalid characters. Valid characters are numbers, lowercase latin letters and "
+                        "'-', '_' symbols.")]),
+    ("trailing newline in names and tags (Python's `$` matches before it, Go's does not)",
+     {**trace([{"match": {"kuma.io/service\n": "web\n"}}]), "name": "t\n", "mesh": "m\n"},
+     [Violation("name", "invalid characters. Valid characters are numbers, lowercase latin letters and "
+                        "'-', '_', '.' symbols."),
+      Violation("mesh", "invalid characters. Valid characters are numbers, lowercase latin letters and "
+                        "'-', '_' symbols."),
+      Violation('selectors[0].match["kuma.io/service\\n"]',
+                "tag name must consist of alphanumeric characters, dots, dashes, slashes and underscores"),
+      Violation('selectors[0].match["kuma.io/service\\n"]',
+                "tag value must consist of alphanumeric characters, dots, dashes, slashes and underscores "
+                'or be "*"')]),
+    ("address with trailing newline", dataplane({"address": "10.0.0.1\n", "inbound": [inbound()]}),
+     [Violation("networking.address", "address has to be valid IP address or domain name")]),
+    ("zipkin url with a control character (urlsplit drops it, Envoy would get it)",
+     mesh(zipkin(url="http://zip\nkin:9411/api/v2/spans")), [Violation(f"{B0}.config.url", "invalid URL")]),
+    ("NUL in a string (PostgreSQL jsonb refuses it)", mesh(zipkin(), default="z\x00"),
+     [Violation("tracing.defaultBackend", "must be valid UTF-8 text without NUL characters")]),
+    ("NUL in conf", mesh(zipkin(url="http://zipkin:9411/api\x00")),
+     [Violation(f"{B0}.conf", "must hold only JSON values: string keys, finite numbers, booleans, null, lists, "
+                              "objects and text without NUL characters")]),
 ]
 
 
