@@ -12,7 +12,7 @@ from typing import Final
 
 import click
 
-from controlplane.cli.client import ApiClient, ApiFailure
+from controlplane.cli.client import ApiClient, ApiFailure, seg
 from controlplane.errors import ValidationError
 from controlplane.resources.codec import decode_resource, encode_resource, load_yaml_documents
 from controlplane.resources.model import Resource
@@ -79,8 +79,8 @@ def _label(doc: object, i: int) -> str:
 
 def resource_path(resource: Resource) -> str:
     if resource.kind.mesh_scoped:
-        return f"/meshes/{resource.mesh}/{resource.kind.ws_path}/{resource.name}"
-    return f"/meshes/{resource.name}"
+        return f"/meshes/{seg(resource.mesh)}/{resource.kind.ws_path}/{seg(resource.name)}"
+    return f"/meshes/{seg(resource.name)}"
 
 
 def apply_all(client: ApiClient, resources: list[Resource], dry_run: bool) -> None:

@@ -17,7 +17,7 @@ from typing import Final
 import click
 import yaml
 
-from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, current_settings
+from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, current_settings, seg
 from controlplane.errors import ValidationError
 from controlplane.resources.codec import decode_resource
 from controlplane.resources.dataplane import identifying_service
@@ -104,7 +104,7 @@ _QuotingDumper.add_representer(str, _represent_str)
 def fetch_dataplane(client: ApiClient, mesh: str, name: str) -> mesh_pb2.Dataplane:
     """The stored Dataplane's spec; a missing one is a one-line error telling how to create it."""
     try:
-        body = client.request("GET", f"/meshes/{mesh}/dataplanes/{name}").body
+        body = client.request("GET", f"/meshes/{seg(mesh)}/dataplanes/{seg(name)}").body
     except ApiFailure as exc:
         if exc.status == 404:
             raise click.ClickException(

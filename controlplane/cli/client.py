@@ -16,6 +16,7 @@ import json
 import os
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,3 +148,8 @@ def _decode(raw: bytes) -> object:
         return json.loads(raw) if raw else None
     except ValueError:
         return raw.decode(errors="replace")
+
+
+def seg(value: str) -> str:
+    """One URL path segment: user-typed names must not add path segments (`a/traffic-traces/b`)."""
+    return urllib.parse.quote(value, safe="")

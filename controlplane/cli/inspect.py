@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from controlplane.cli.client import ApiClient, ApiFailure, api_url_option
+from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, seg
 from controlplane.cli.output import OUTPUT_FORMATS, dump
 
 
@@ -66,8 +66,8 @@ def inspect_dataplane(api_url: str, name: str, mesh: str, output: str) -> None:
     """Matched TrafficTrace, effective backend and sampling, per-listener tracing, xDS versions and NACKs."""
     client = ApiClient(api_url)
     what = f'Dataplane with name "{name}" in mesh "{mesh}"'
-    policies = _fetch(client, f"/meshes/{mesh}/dataplanes/{name}/policies", what)
-    xds = _fetch(client, f"/meshes/{mesh}/dataplanes/{name}/xds", what)
+    policies = _fetch(client, f"/meshes/{seg(mesh)}/dataplanes/{seg(name)}/policies", what)
+    xds = _fetch(client, f"/meshes/{seg(mesh)}/dataplanes/{seg(name)}/xds", what)
     if output != "table":
         click.echo(dump({"policies": policies, "xds": xds}, output))
         return
@@ -80,7 +80,7 @@ def inspect_dataplane(api_url: str, name: str, mesh: str, output: str) -> None:
 @click.pass_obj
 def inspect_traffic_trace(api_url: str, name: str, mesh: str) -> None:
     """Data plane proxies the TrafficTrace applies to."""
-    body = _fetch(ApiClient(api_url), f"/meshes/{mesh}/traffic-traces/{name}/dataplanes",
+    body = _fetch(ApiClient(api_url), f"/meshes/{seg(mesh)}/traffic-traces/{seg(name)}/dataplanes",
                   f'TrafficTrace with name "{name}" in mesh "{mesh}"')
     click.echo("Affected data plane proxies:")
     items = body.get("items")

@@ -8,7 +8,7 @@ import click
 from controlplane import __version__
 from controlplane.cli.apply import apply_all, decode_all, parse_vars, read_input
 from controlplane.cli.bootstrap import bootstrap
-from controlplane.cli.client import ApiClient, ApiFailure, api_url_option
+from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, seg
 from controlplane.cli.inspect import inspect
 from controlplane.cli.output import OUTPUT_FORMATS, dump, table
 from controlplane.cli.run import run
@@ -68,8 +68,8 @@ def _kind_for(type_arg: str) -> tuple[Kind, bool]:
 
 
 def _path(kind: Kind, mesh: str, name: str | None) -> str:
-    base = f"/meshes/{mesh}/{kind.ws_path}" if kind.mesh_scoped else "/meshes"
-    return f"{base}/{name}" if name else base
+    base = f"/meshes/{seg(mesh)}/{kind.ws_path}" if kind.mesh_scoped else "/meshes"
+    return f"{base}/{seg(name)}" if name else base
 
 
 @cli.command()

@@ -12,6 +12,7 @@ Import validates every document before writing anything, like `apply`.
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -46,8 +47,14 @@ def api_documents(client: ApiClient) -> list[dict[str, object]]:
                 raise click.ClickException(f"unexpected response for {path}: {body!r}")
             documents.extend(item for item in body.get("items", []) if isinstance(item, dict))
             next_url = body.get("next")
-            path = next_url.removeprefix(client.base_url) if isinstance(next_url, str) else None
+            path = _path_of(next_url) if isinstance(next_url, str) else None
     return documents
+
+
+def _path_of(url: str) -> str:
+    """Path and query of a `next` link, whatever host the server put in it (it may sit behind a proxy)."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 async def store_resources(store: Store) -> list[Resource]:
@@ -72,11 +79,21 @@ async def export_store(url: str) -> str:
 
 
 def _times(documents: list[object]) -> list[tuple[datetime | None, datetime | None]]:
-    def parse(value: object) -> datetime | None:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    """creationTime/modificationTime of each document (RFC 3339 with a zone), or a clear error."""
+    def parse(index: int, field: str, value: object) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise click.ClickException(f"document {index + 1}: {field}: must be an RFC 3339 time with a zone, "
+                                       f"e.g. 2024-01-02T03:04:05Z, got {value!r}")
+        return parsed
 
-    return [(parse(d.get("creationTime")), parse(d.get("modificationTime"))) if isinstance(d, dict)
-            else (None, None) for d in documents]
+    return [(parse(i, "creationTime", d.get("creationTime")), parse(i, "modificationTime", d.get("modificationTime")))
+            if isinstance(d, dict) else (None, None) for i, d in enumerate(documents)]
 
 
 async def import_store(url: str, text: str) -> list[str]:

@@ -134,6 +134,7 @@ async def running_envoy(
     args = envoy_command(envoy or find_envoy(), config_path, admin_path, log_level=log_level)
     process = await asyncio.create_subprocess_exec(
         *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        limit=LOG_LINE_LIMIT,
     )
     assert process.stdout is not None
     streaming = asyncio.create_task(stream_log(process.stdout, logger or log), name=f"envoy-log-{process.pid}")
@@ -149,9 +150,28 @@ async def running_envoy(
             log.warning("envoy_log_reader_stuck", pid=process.pid)
 
 
+LOG_LINE_LIMIT: Final = 1024 * 1024
+"""StreamReader buffer: debug/trace logging can print config dumps far longer than asyncio's 64 KiB default."""
+
+
+async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """Lines of Envoy's output; a line over the buffer limit is cut, never fatal. If the reader died,
+    Envoy's stdout pipe would fill and Envoy would block on its next log write."""
+    while True:
+        try:
+            line = await stream.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                yield exc.partial
+            return
+        except asyncio.LimitOverrunError as exc:
+            line = await stream.readexactly(exc.consumed)
+        yield line
+
+
 async def stream_log(stream: asyncio.StreamReader, logger: structlog.typing.FilteringBoundLogger) -> None:
     """Re-log each ``[level][component] message`` line at the matching structlog level."""
-    while line := await stream.readline():
+    async for line in _lines(stream):
         text = line.decode(errors="replace").rstrip()
         if not text:
             continue

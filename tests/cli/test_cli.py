@@ -265,6 +265,14 @@ def test_delete_traffic_trace(clean_default: Server) -> None:
     assert (missing.returncode, missing.stderr) == (1, 'Error: there is no TrafficTrace with name "trace-all-traffic"\n')
 
 
+def test_names_cannot_smuggle_path_segments(clean_default: Server) -> None:
+    """A name with slashes is one (non-existent) resource, never another resource's URL."""
+    apply(clean_default, "-f", "-", stdin=ZIPKIN_MESH.read_text() + "---\n" + TRACE_ALL.read_text())
+    smuggled = run_cli("delete", "mesh", "default/traffic-traces/trace-all-traffic", url=clean_default.url)
+    assert smuggled.returncode == 1
+    assert clean_default.get("/meshes/default/traffic-traces/trace-all-traffic")[0] == 200
+
+
 def test_get_unknown_type_lists_allowed_values(server: Server) -> None:
     """`get` of an unknown type is a usage error listing the allowed types."""
     result = run_cli("get", "circuit-breakers", url=server.url)

@@ -110,3 +110,12 @@ def test_invalid_import_writes_nothing(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "tracing.backends[0].sampling: has to be in [0.0 - 100.0] range" in result.stderr
     assert ok("export", "--store", f"sqlite:{tmp_path / 'd.db'}") == ""
+
+
+def test_import_with_a_bad_timestamp_is_a_clear_error(tmp_path: Path) -> None:
+    bad = "type: Mesh\nname: x\ncreationTime: yesterday\n"
+    result = run_cli("import", "-f", "-", "--store", f"sqlite:{tmp_path / 'e.db'}", url="http://127.0.0.1:1",
+                     stdin=bad)
+    assert (result.returncode, result.stderr) == (1, (
+        "Error: document 1: creationTime: must be an RFC 3339 time with a zone, e.g. 2024-01-02T03:04:05Z, "
+        "got 'yesterday'\n"))
