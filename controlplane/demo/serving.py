@@ -6,6 +6,9 @@ all need the same start-on-a-free-port / remember-the-port / clean-up steps.
 
 from __future__ import annotations
 
+from types import TracebackType
+from typing import Self
+
 from aiohttp import web
 
 
@@ -27,3 +30,22 @@ class LocalServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+class Serving:
+    """Mixin: `async with` a server object runs its `start()` and `stop()` (one copy of that boilerplate)."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

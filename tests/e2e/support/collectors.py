@@ -18,14 +18,13 @@ import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 from aiohttp import web
 from multidict import CIMultiDict
 
-from controlplane.demo.serving import LocalServer
+from controlplane.demo.serving import LocalServer, Serving
 
 Span = dict[str, Any]
 SpanPredicate = Callable[[Span], bool]
@@ -43,7 +42,7 @@ class Received:
 
 
 @dataclass
-class _Collector:
+class _Collector(Serving):
     """aiohttp server lifecycle plus span bookkeeping shared by the fake collectors."""
 
     host: str = "127.0.0.1"
@@ -67,15 +66,6 @@ class _Collector:
         if self._server is not None:
             await self._server.stop()
             self._server = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     @property
     def address(self) -> str:

@@ -9,14 +9,12 @@ trace headers from its inbound request to its outbound one. Must not: do anythin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from controlplane.demo.serving import LocalServer
+from controlplane.demo.serving import LocalServer, Serving
 
 # Headers an application must forward for Envoy to stitch hops into one trace: Envoy's request id
 # (Envoy also derives its sampling decision from it) plus every propagation format Envoy's zipkin
@@ -47,7 +45,7 @@ class RecordedRequest:
 
 
 @dataclass
-class UpstreamApp:
+class UpstreamApp(Serving):
     """HTTP app on 127.0.0.1 (port 0 unless given) answering ``200 <name>``.
 
     With ``next_hop`` (an absolute URL prefix, e.g. an Envoy outbound listener), each request is
@@ -86,15 +84,6 @@ class UpstreamApp:
         if self._server is not None:
             await self._server.stop()
             self._server = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests.append(RecordedRequest(request.method, request.path_qs, request.headers))
