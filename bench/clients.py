@@ -23,6 +23,7 @@ from typing import Any, Final
 import grpc
 
 from bench.ads_stream import AdsClient, Record
+from controlplane.xds import grpc_wakeup
 
 STREAMS_PER_CHANNEL: Final = 50
 FLUSH_EVERY_S: Final = 0.01
@@ -44,6 +45,7 @@ class Fleet:
         self.errors = 0
         self.opened = 0
         self._channel_seq = 0
+        self._wakeup_drained = False
 
     def channel_for(self, server: int, index: int) -> grpc.aio.Channel:
         group = index // STREAMS_PER_CHANNEL
@@ -64,6 +66,10 @@ class Fleet:
     async def flush_forever(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_EVERY_S)
+            if not self._wakeup_drained and self.channels:
+                # Same grpc.aio wake-up fix as the servers: a client loop busy with a burst of pushes
+                # would otherwise stall its own completions (controlplane/xds/grpc_wakeup.py).
+                self._wakeup_drained = grpc_wakeup.install(warn=False)
             if self.buffer:
                 batch, self.buffer = self.buffer, []
                 self.conn.send(("records", batch))

@@ -244,7 +244,7 @@ class Harness:
         if self.o.profile is None:
             return None
         py_spy = Path(sys.executable).with_name("py-spy")
-        return subprocess.Popen([str(py_spy), "record", "--pid", str(self.pids[CP]), "--rate", "250",
+        return subprocess.Popen([str(py_spy), "record", "--pid", str(self.pids[CP]), "--rate", "1000",
                                  "--format", "raw", "--output", str(self.o.profile), "--nonblocking"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

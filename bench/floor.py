@@ -29,7 +29,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 
 from bench.workload import ADS_TYPES, TYPE_CODES, ProxyConfig, expected_pushes
-from controlplane.xds import types
+from controlplane.xds import grpc_wakeup, types
 
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 _EDS = TYPE_CODES[types.ENDPOINT_TYPE]
@@ -204,6 +204,7 @@ async def _serve(conn: Connection, plan_path: str, delta: bool) -> None:
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
+    grpc_wakeup.install()  # the same transport fix as the control plane (controlplane/xds/grpc_wakeup.py)
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[Any] = asyncio.Queue()
     loop.add_reader(conn.fileno(), lambda: commands.put_nowait(conn.recv()))

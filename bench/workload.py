@@ -195,8 +195,8 @@ def config_of(node: str, snapshot: Snapshot) -> ProxyConfig:
 def expected_pushes(before: ProxyConfig, after: ProxyConfig, mode: Mode) -> frozenset[str]:
     """Types a proxy must receive exactly once when its config goes from `before` to `after`.
 
-    SotW: every type whose type version changed (the EDS version mixes in the CDS version, so a cluster
-    change also re-sends EDS: reference/xds-protocol.md §1.10). Delta: every type with a changed, added or
+    SotW: every type whose type version changed (the EDS version mixes in the versions of the EDS clusters,
+    so adding or changing one also re-sends EDS: reference/xds-protocol.md §1.10). Delta: every type with a changed, added or
     removed resource, plus EDS when an EDS cluster was added or changed (the server pushes its CLA, §1.10).
     """
     out = set()

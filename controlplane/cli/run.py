@@ -66,6 +66,7 @@ class RunConfig:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     admin_token_file: Path | None = None
+    debounce_first_s: float = 0.01
 
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -78,9 +79,11 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--api-port", type=int, default=DEFAULT_API_PORT, show_default=True, help="HTTP API port (0 = any).")
 @click.option("--xds-address", default="0.0.0.0", show_default=True, help="ADS gRPC listen address.")
 @click.option("--xds-port", type=int, default=DEFAULT_XDS_PORT, show_default=True, help="ADS gRPC port (0 = any).")
-@click.option("--debounce", "debounce_s", type=float, default=0.1, show_default=True,
+@click.option("--debounce", "debounce_s", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="Seconds to wait for more changes before regenerating.")
-@click.option("--max-wait", "max_wait_s", type=float, default=1.0, show_default=True,
+@click.option("--debounce-first", "debounce_first_s", type=click.FloatRange(min=0), default=0.01, show_default=True,
+              help="Shorter wait for the first change after --debounce seconds without changes.")
+@click.option("--max-wait", "max_wait_s", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Longest a burst of changes may delay regeneration.")
 @click.option("--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
@@ -97,14 +100,14 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--admin-token-file", type=_FILE, default=None,
               help="Write a fresh admin token (mode 0600) to this file at start, for tools that share it.")
 def run(store_url: str, api_address: str, api_port: int, xds_address: str, xds_port: int, debounce_s: float,
-        max_wait_s: float, log_format: str, log_level: str, signing_key_file: Path | None, dataplane_auth: str,
-        api_localhost_is_admin: bool, tls_cert_file: Path | None, tls_key_file: Path | None,
+        debounce_first_s: float, max_wait_s: float, log_format: str, log_level: str, signing_key_file: Path | None,
+        dataplane_auth: str, api_localhost_is_admin: bool, tls_cert_file: Path | None, tls_key_file: Path | None,
         admin_token_file: Path | None) -> None:
     """Run the control plane (HTTP API on 5681, ADS on 5678)."""
     configure_logging(log_format, log_level)
     config = RunConfig(store_url, api_address, api_port, xds_address, xds_port, debounce_s, max_wait_s,
                        signing_key_file, dataplane_auth, api_localhost_is_admin, tls_cert_file, tls_key_file,
-                       admin_token_file)
+                       admin_token_file, debounce_first_s)
     try:
         asyncio.run(serve(config))
     except (ValueError, StoreUnavailable) as exc:  # bad --store URL, database unreachable at start
@@ -143,7 +146,8 @@ async def running(config: RunConfig) -> AsyncIterator[ControlPlane]:
         cache, status, telemetry = SnapshotCache(), StatusRegistry(), MetricsObserver(metrics)
         keeper = MemoryKeeper(status.stream_count)
         reconciler = Reconciler(store, cache, metrics, debounce_s=config.debounce_s, max_wait_s=config.max_wait_s,
-                                on_published=telemetry.published, after_pass=keeper.after_pass)
+                                debounce_first_s=config.debounce_first_s, on_published=telemetry.published,
+                                after_pass=keeper.after_pass)
         async with asyncio.TaskGroup() as tasks:
             reconciling = tasks.create_task(reconciler.run(), name="reconciler")
             upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag"),

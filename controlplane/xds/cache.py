@@ -12,6 +12,7 @@ Must not: know about nonces, subscriptions or gRPC.
 from __future__ import annotations
 
 import asyncio
+import enum
 
 import structlog
 
@@ -45,6 +46,17 @@ class Watch:
         self._cache._unwatch(self)
 
 
+class Published(enum.Enum):
+    """Outcome of `set_snapshot`; falsy only when the snapshot was refused."""
+
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    REFUSED = "refused"
+
+    def __bool__(self) -> bool:
+        return self is not Published.REFUSED
+
+
 class SnapshotCache:
     """Per-node snapshots plus watches. Loop-thread only; every method is synchronous and O(watchers).
 
@@ -57,26 +69,26 @@ class SnapshotCache:
         self._watches: dict[str, set[Watch]] = {}
         self.interner = ResourceInterner()
 
-    def set_snapshot(self, node_id: str, snapshot: Snapshot) -> bool:
-        """Publish `snapshot` for `node_id`; False (and the previous one kept) if it is inconsistent.
+    def set_snapshot(self, node_id: str, snapshot: Snapshot) -> Published:
+        """Publish `snapshot` for `node_id`: CHANGED (streams woken), UNCHANGED (same content as the current
+        one, nothing to do) or REFUSED (inconsistent; the previous one is kept).
 
         An inconsistent snapshot is a generator bug: publishing it would leave Envoy warming or routing to
-        clusters it does not have, so it is logged at error level and refused.
+        clusters it does not have, so it is logged at error level and refused. Per-node success is logged at
+        debug level only: a mesh-wide change publishes every proxy, and the reconciler logs one line per pass.
         """
         previous = self._snapshots.get(node_id)
         if previous is not None and previous.same_content(snapshot):
-            log.debug("snapshot_unchanged", node_id=node_id)
-            return True
+            return Published.UNCHANGED
         problems = snapshot.check_consistent()
         if problems:
             log.error("snapshot_inconsistent", node_id=node_id, problems=problems)
-            return False
+            return Published.REFUSED
         self._snapshots[node_id] = snapshot
         watches = self._watches.get(node_id, ())
-        log.info("snapshot_updated", node_id=node_id, versions=snapshot.versions(), streams=len(watches))
         for watch in watches:
             watch.notify()
-        return True
+        return Published.CHANGED
 
     def get_snapshot(self, node_id: str) -> Snapshot | None:
         return self._snapshots.get(node_id)

@@ -1,8 +1,11 @@
 """Event-driven reconciler: store changes → affected proxies → regenerated snapshots in the cache.
 
 No polling loop (Kuma ticks every proxy every second; we react to `store.watch()` instead, so an idle mesh
-costs nothing). Bursts are coalesced: after the first change we wait `debounce_s` for more, restarting the
-wait on each one, but never longer than `max_wait_s` in total (Istio's PILOT_DEBOUNCE_AFTER/MAX).
+costs nothing). Bursts are coalesced: after a change we wait for more, restarting the wait on each one, but
+never longer than `max_wait_s` in total (Istio's PILOT_DEBOUNCE_AFTER/MAX). The wait is `debounce_s`, except
+after a quiet period (no batch for `debounce_s`): then the first gap is only `debounce_first_s`, long enough
+to catch the back-to-back PUTs of one multi-document `apply`, so a lone change is not held for the whole
+debounce. A second change inside that gap means a burst, and the wait grows back to `debounce_s`.
 
 Which proxies a batch affects:
 - Mesh or TrafficTrace change: every proxy of that mesh whose tracing resolution (matched policy + backend)
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -27,7 +31,7 @@ from controlplane.observability import Metrics
 from controlplane.policy import TracingResolution
 from controlplane.resources.model import Kind, Resource
 from controlplane.store.base import Change, ChangeKind, Store
-from controlplane.xds.cache import SnapshotCache
+from controlplane.xds.cache import Published, SnapshotCache
 from controlplane.xds.generate import MeshContext, Proxy, build_mesh_context, build_proxy, generate_snapshot
 from controlplane.xds.generate.context import service_of
 from controlplane.xds.snapshot import ResourceInterner, Snapshot
@@ -69,11 +73,13 @@ class Reconciler:
         *,
         debounce_s: float = 0.1,
         max_wait_s: float = 1.0,
+        debounce_first_s: float = 0.01,
         on_published: PublishHook | None = None,
         after_pass: PassHook | None = None,
     ) -> None:
         self.store, self.cache, self.metrics = store, cache, metrics
-        self.debounce_s, self.max_wait_s = debounce_s, max_wait_s
+        self.debounce_s, self.max_wait_s, self.debounce_first_s = debounce_s, max_wait_s, debounce_first_s
+        self._last_batch_at = float("-inf")
         self.world = World()
         self.resolutions: dict[str, TracingResolution] = {}
         self._interner: ResourceInterner = cache.interner
@@ -121,13 +127,17 @@ class Reconciler:
             except StopAsyncIteration:
                 return
             started, batch = time.perf_counter(), [first]
-            deadline = loop.time() + self.max_wait_s
-            while (remaining := min(self.debounce_s, deadline - loop.time())) > 0:
+            now = loop.time()
+            deadline = now + self.max_wait_s
+            gap = self.debounce_first_s if now - self._last_batch_at >= self.debounce_s else self.debounce_s
+            while (remaining := min(gap, deadline - loop.time())) > 0:
                 try:
                     batch.append(await asyncio.wait_for(anext(changes), remaining))
                 except (TimeoutError, StopAsyncIteration):
                     break
+                gap = self.debounce_s
             yield batch, started
+            self._last_batch_at = loop.time()
 
     async def _apply(self, item: tuple[list[Change], float]) -> None:
         batch, started = item
@@ -219,35 +229,36 @@ class Reconciler:
             await budget.tick()
         # Proxies with an open stream first: the others get their config only when they connect.
         todo.sort(key=lambda item: self.cache.watcher_count(item[0]) == 0)
+        outcomes = Counter[Published]()
+        began = time.perf_counter()
         for node, proxy in todo:
-            self._publish(ctx, node, proxy, started)
+            outcomes[self._publish(ctx, node, proxy, started)] += 1
             await budget.tick()
         # Generators return shared message objects within a pass; remembering them beyond it only pins memory.
         self._interner.release_objects()
+        if todo:
+            log.info("mesh_regenerated", mesh=mesh, proxies=len(todo), changed=outcomes[Published.CHANGED],
+                     unchanged=outcomes[Published.UNCHANGED], refused=outcomes[Published.REFUSED],
+                     seconds=round(time.perf_counter() - began, 4))
 
-    def _publish(self, ctx: MeshContext, node: str, proxy: Proxy, started: float) -> None:
+    def _publish(self, ctx: MeshContext, node: str, proxy: Proxy, started: float) -> Published:
         began = time.perf_counter()
-        bound = log.bind(node_id=node, mesh=ctx.mesh.name)
         try:
             resources = generate_snapshot(ctx, proxy)
         except GenerationError as exc:
             self.metrics.generation_seconds.labels("error").observe(time.perf_counter() - began)
-            bound.error("generation_failed", generator=exc.generator, error=str(exc))
-            return
+            log.error("generation_failed", node_id=node, mesh=ctx.mesh.name, generator=exc.generator, error=str(exc))
+            return Published.REFUSED
         snapshot = Snapshot.build(resources, interner=self._interner)
-        previous = self.cache.get_snapshot(node)
-        unchanged = previous is not None and previous.same_content(snapshot)
-        # set_snapshot is True for an unchanged snapshot too; False means refused (inconsistent, logged there).
-        accepted = self.cache.set_snapshot(node, snapshot)
-        changed = accepted and not unchanged
-        result = "changed" if changed else ("unchanged" if accepted else "error")
-        self.metrics.generation_seconds.labels(result).observe(time.perf_counter() - began)
-        if changed:
-            bound.info("config_changed", versions=snapshot.versions())
+        outcome = self.cache.set_snapshot(node, snapshot)  # REFUSED is logged there
+        self.metrics.generation_seconds.labels(outcome.value if outcome else "error").observe(time.perf_counter() - began)
+        if outcome is Published.CHANGED:
+            # Debug only, and without the versions: at info a mesh-wide change would log every proxy; the pass
+            # summary is at info and each proxy's versions are on the inspection API.
+            log.debug("config_changed", node_id=node, mesh=ctx.mesh.name)
             if self._on_published is not None:
                 self._on_published(node, snapshot, started)
-        else:
-            bound.debug("config_unchanged")
+        return outcome
 
 
 class _YieldBudget:

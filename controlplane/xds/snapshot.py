@@ -6,8 +6,9 @@ the consistency check run before a snapshot is published. Must not: do I/O, log,
 
 Versions are content hashes, never counters: a reconnecting Envoy reports the version it holds, and a
 counter that restarts at 1 would make it look up to date when it is not (reference/xds-protocol.md §1.9).
-The CDS version is mixed into the EDS type version (as Kuma does) so that any cluster change also re-sends
-EDS and a changed cluster never stays warming (§1.10).
+The versions of the EDS clusters are mixed into the EDS type version, so that adding or changing an EDS
+cluster also re-sends EDS and the cluster never stays warming (§1.10); a change to a static cluster (the
+tracing collector's) does not re-send every ClusterLoadAssignment.
 """
 
 from __future__ import annotations
@@ -169,14 +170,18 @@ class Snapshot:
             by_type[type_url] = TypeResources(_type_version(entries.values()), MappingProxyType(entries))
         cds = by_type.get(types.CLUSTER_TYPE, _EMPTY)
         eds = by_type.get(types.ENDPOINT_TYPE, _EMPTY)
-        # Kuma mixes the CDS version into EDS so that a cluster change re-sends EDS (§1.10 warming).
-        mixed = _short_hash(f"{eds.version}|{cds.version}".encode())
-        by_type[types.ENDPOINT_TYPE] = TypeResources(mixed, eds.entries)
         eds_names: dict[str, str] = {}
-        for name, entry in cds.entries.items():
+        eds_clusters = [eds.version]
+        for name, entry in cds.entries.items():  # sorted by name above
             eds_name = _facts(entry).eds_name
             if eds_name is not None:
                 eds_names[name] = eds_name
+                eds_clusters.append(f"{name}\0{entry.version}")
+        # A changed or added EDS cluster warms until its CLA arrives (§1.10), so the versions of the EDS
+        # clusters are mixed into the EDS version: such a change re-sends EDS. Kuma mixes in the whole CDS
+        # version; that also re-sends every CLA when only a static cluster (the tracing collector) changes.
+        mixed = _short_hash("|".join(eds_clusters).encode())
+        by_type[types.ENDPOINT_TYPE] = TypeResources(mixed, eds.entries)
         return cls(types=MappingProxyType(by_type), eds_names=MappingProxyType(eds_names))
 
     def version(self, type_url: str) -> str:
@@ -191,7 +196,9 @@ class Snapshot:
         return {type_url: self.version(type_url) for type_url in (*types.ADS_ORDER, *sorted(self.types))}
 
     def same_content(self, other: Snapshot) -> bool:
-        return self.versions() == other.versions()
+        if self.types.keys() != other.types.keys():
+            return self.versions() == other.versions()  # an absent type equals an empty one
+        return all(other.types[url].version == typed.version for url, typed in self.types.items())
 
     def check_consistent(self) -> list[str]:
         """Every problem that would leave Envoy warming or routing to nothing; empty when consistent.

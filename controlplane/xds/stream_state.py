@@ -94,6 +94,8 @@ class TypeState:
     """SotW: name → resource version in the last response. Delta: what the client holds."""
     resend_all: bool = False
     """SotW EDS: a CDS response changed EDS clusters, so answer even at the same version (§1.10)."""
+    subscription_changed: bool = False
+    """SotW: the subscription changed since the last response, so names may be owed at the same version."""
     resend: set[str] = field(default_factory=set)
     """Delta: names to push even though the client holds that version (EDS after a cluster change)."""
     reported_missing: set[str] = field(default_factory=set)
@@ -173,7 +175,9 @@ class SotwState(StreamState):
             # entirely, subscription included (go-control-plane does the same).
             return RequestEvent(state.type_url, "stale", str(request.version_info), nonce)
         first = not state.subscription.requested
-        state.subscription = state.subscription.apply_sotw(request.resource_names)
+        subscription = state.subscription.apply_sotw(request.resource_names)
+        if subscription != state.subscription:
+            state.subscription, state.subscription_changed = subscription, True
         # §1.6: a name dropped from the list is forgotten by the client; if it is requested again it must be
         # re-sent even though neither it nor the type version changed.
         state.sent = {name: v for name, v in state.sent.items() if state.subscription.selects(name)}
@@ -191,10 +195,20 @@ class SotwState(StreamState):
         """Responses owed to the client for `snapshot`, in ADS order; updates the state as sent."""
         out = []
         for state in self.ordered_types():
+            if self._settled(state, snapshot):
+                continue
             selected = selected_entries(state, snapshot)
             if self._should_respond(state, snapshot, selected):
                 out.append(self._respond(state, snapshot, selected))
         return out
+
+    @staticmethod
+    def _settled(state: TypeState, snapshot: Snapshot) -> bool:
+        """Cheap "nothing owed" test, true for the common ACK of the current version: same version sent,
+        nothing to re-send and an unchanged subscription (so no name can be missing). Saves building the
+        selected set on every ACK; `_should_respond` decides everything else."""
+        return (bool(state.nonce_sent) and snapshot.version(state.type_url) == state.version_sent
+                and (state.nacked or not (state.resend_all or state.subscription_changed)))
 
     @staticmethod
     def _should_respond(state: TypeState, snapshot: Snapshot, selected: dict[str, ResourceEntry]) -> bool:
@@ -223,7 +237,7 @@ class SotwState(StreamState):
         if state.type_url == types.CLUSTER_TYPE:
             self._flag_eds_resend(state, snapshot, selected)
         state.sent = {name: entry.version for name, entry in selected.items()}
-        state.resend_all = False
+        state.resend_all = state.subscription_changed = False
         state.record_sent(nonce, version)
         return response
 

@@ -30,6 +30,24 @@ def test_cluster_change_changes_eds_version_but_not_cla_versions() -> None:
     assert one.resources(EDS)["c1"].version == two.resources(EDS)["c1"].version
 
 
+def test_added_eds_cluster_changes_eds_version() -> None:
+    one = Snapshot.build(config(clusters=("c1",)))
+    two = Snapshot.build(config(clusters=("c1", "c2")))
+    assert one.version(EDS) != two.version(EDS)
+
+
+def test_static_cluster_change_leaves_eds_version_alone() -> None:
+    # The tracing collector's cluster is static (inline load_assignment): adding, changing or removing it
+    # warms no EDS cluster, so re-sending every ClusterLoadAssignment would be wasted work (§1.10).
+    base = config()
+    with_static = {**base, CDS: {**base[CDS], "zipkin": cluster("zipkin", eds=False)}}
+    changed_static = {**base, CDS: {**base[CDS], "zipkin": cluster("zipkin", eds=False, connect_timeout_ms=9000)}}
+    versions = {Snapshot.build(c).version(EDS) for c in (base, with_static, changed_static)}
+    cds_versions = {Snapshot.build(c).version(CDS) for c in (base, with_static, changed_static)}
+    assert len(versions) == 1
+    assert len(cds_versions) == 3
+
+
 def test_resource_version_is_hash_of_deterministic_bytes() -> None:
     snap = Snapshot.build(config())
     entry = snap.resources(CDS)["c1"]

@@ -7,6 +7,7 @@ which proxies got a new snapshot, so each test asserts the exact set of affected
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -34,12 +35,12 @@ class FlakyStore(MemoryStore):
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, *, debounce_s: float = 0.01, max_wait_s: float = 0.05, debounce_first_s: float = 0.01) -> None:
         self.store = FlakyStore()
         self.cache = SnapshotCache()
         self.published: list[str] = []
-        self.reconciler = Reconciler(self.store, self.cache, Metrics(), debounce_s=0.01, max_wait_s=0.05,
-                                     on_published=self._record)
+        self.reconciler = Reconciler(self.store, self.cache, Metrics(), debounce_s=debounce_s, max_wait_s=max_wait_s,
+                                     debounce_first_s=debounce_first_s, on_published=self._record)
 
     def _record(self, node: str, snapshot: Snapshot, started: float) -> None:
         self.published.append(node)
@@ -67,7 +68,12 @@ def topology() -> list[Resource]:
 
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
-    h = Harness()
+    async with running(Harness()) as h:
+        yield h
+
+
+@contextlib.asynccontextmanager
+async def running(h: Harness) -> AsyncIterator[Harness]:
     for resource in topology():
         await h.store.create(resource)
     task = asyncio.create_task(h.reconciler.run())
@@ -131,6 +137,28 @@ async def test_burst_is_coalesced(harness: Harness) -> None:
     await harness.settle()
     for node in ("default.backend-1", "default.web-1", "default.other-1"):
         assert 1 <= harness.published.count(node) <= 2, harness.published
+
+
+async def test_a_lone_change_after_a_quiet_period_skips_the_long_debounce() -> None:
+    # A 30 s debounce would hold the change far past the 5 s deadline; the short first gap does not.
+    async with running(Harness(debounce_s=30, max_wait_s=60, debounce_first_s=0.01)) as h:
+        h.published.clear()
+        await h.store.create(traffic_trace())
+        await h.until(lambda: len(h.published) == 3, timeout=5)
+
+
+async def test_a_second_change_inside_the_first_gap_waits_for_the_whole_burst() -> None:
+    async with running(Harness(debounce_s=0.3, max_wait_s=5, debounce_first_s=0.2)) as h:
+        h.published.clear()
+        await h.store.create(traffic_trace())  # both within the 0.2 s first gap: one batch
+        key = ResourceKey(mesh().kind, "", "default")
+        current = await h.store.get(key)
+        await h.store.update(mesh(backends=[zipkin_backend(name="zipkin", url="http://zipkin:9411/api/v2/spans",
+                                                           sampling=5.0)], default_backend="zipkin"),
+                             expected_version=current.version)
+        await h.until(lambda: len(h.published) >= 3)
+        await asyncio.sleep(0.5)  # bounded observation window > debounce_s: a second batch would land in it
+        assert sorted(h.published) == ["default.backend-1", "default.other-1", "default.web-1"]
 
 
 async def test_deleting_a_dataplane_clears_its_snapshot(harness: Harness) -> None:
