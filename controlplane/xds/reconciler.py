@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -191,15 +191,8 @@ class Reconciler:
             self._forget(mesh, key.name)
         else:
             dirty.add_proxy(mesh, key.name)
-        services = _served(old) | _served(new)
-        for name in self._clients_of(mesh, services):
+        for name in self.world.clients_of(mesh, _served(old) | _served(new)):
             dirty.add_proxy(mesh, name)
-
-    def _clients_of(self, mesh: str, services: set[str]) -> Iterable[str]:
-        if not services:
-            return ()
-        dataplanes = self.world.mesh(mesh).dataplanes
-        return [n for n, dp in dataplanes.items() if any(service_of(o.tags) in services for o in dp.spec.networking.outbound)]
 
     def _forget(self, mesh: str, name: str) -> None:
         node = node_id(mesh, name)
