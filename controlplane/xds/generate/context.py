@@ -8,10 +8,10 @@ inbounds/outbounds) instead of rescanning every Dataplane per outbound.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from controlplane.policy import (
     Protocol,
@@ -21,6 +21,8 @@ from controlplane.policy import (
     select_traffic_trace,
 )
 from controlplane.resources.model import Resource
+
+T = TypeVar("T")
 
 SERVICE_TAG: Final = "kuma.io/service"
 LEGACY_SERVICE_TAG: Final = "service"
@@ -54,6 +56,16 @@ class MeshContext:
     shared: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
     """Resources built once per context and shared by every proxy of the mesh (see outbound.py). The only
     mutable part: a memo whose entries are pure functions of the context, so output stays deterministic."""
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """`build()` once per context for `key`, then the same object: a resource many proxies share is
+        built, serialised and hashed once per pass (the interner recognises the object). `key` must hold
+        every input of `build` that is not fixed by the context."""
+        try:
+            value: T = self.shared[key]
+        except KeyError:
+            value = self.shared[key] = build()
+        return value
 
     def endpoints(self, service: str) -> tuple[Endpoint, ...]:
         return self.endpoints_by_service.get(service, ())

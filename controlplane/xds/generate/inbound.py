@@ -29,7 +29,7 @@ from controlplane.xds.generate.listeners import (
     traffic_direction,
 )
 from controlplane.xds.generate.resource_set import ResourceSet
-from controlplane.xds.generate.tracer import Direction, Tracer, build_tracer, tracing
+from controlplane.xds.generate.tracer import Direction, Tracer, shared_tracer, tracing
 
 
 def generate_inbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
@@ -39,17 +39,17 @@ def generate_inbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
         inbound for inbound in proxy.dataplane.spec.networking.inbound if inbound.tags.get(SERVICE_TAG)
     ]
     shared_routes = _services_with_one_app_port(inbounds)
-    tracer = build_tracer(proxy.tracing.backend)
+    tracer = shared_tracer(ctx, proxy.tracing.backend)
     for inbound in sorted(inbounds, key=lambda inbound: inbound.port):
         service = inbound.tags[SERVICE_TAG]
         service_port = inbound.service_port or inbound.port
         route_name = names.inbound_route_name(service, None if service in shared_routes else service_port)
-        _add_inbound(resources, proxy, tracer, inbound, route_name)
+        _add_inbound(ctx, resources, proxy, tracer, inbound, route_name)
     return resources
 
 
 def _add_inbound(
-    resources: ResourceSet, proxy: Proxy, tracer: Tracer | None, inbound: Any, route_name: str
+    ctx: MeshContext, resources: ResourceSet, proxy: Proxy, tracer: Tracer | None, inbound: Any, route_name: str
 ) -> None:
     """One inbound's listener, local cluster and (for HTTP) route configuration."""
     networking = proxy.dataplane.spec.networking
@@ -67,7 +67,10 @@ def _add_inbound(
         )
     )
     if protocol.is_http:
-        resources.add(build_route_configuration(route_name, names.virtual_host_name(service), cluster_name))
+        # Same for every instance of the service: built (and serialised) once per context.
+        resources.add(ctx.memo(("inbound-route", route_name, service, cluster_name),
+                               lambda: build_route_configuration(route_name, names.virtual_host_name(service),
+                                                                 cluster_name)))
     address = inbound.address or networking.address
     resources.add(
         build_listener(

@@ -28,7 +28,7 @@ from controlplane.xds.generate.listeners import (
     traffic_direction,
 )
 from controlplane.xds.generate.resource_set import ResourceSet
-from controlplane.xds.generate.tracer import Direction, Tracer, build_tracer, tracing
+from controlplane.xds.generate.tracer import Direction, Tracer, shared_tracer, tracing
 
 DEFAULT_OUTBOUND_ADDRESS: Final = "127.0.0.1"
 # Resources that many proxies share are built once per MeshContext and kept in `ctx.shared`
@@ -43,7 +43,7 @@ def generate_outbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
     """Outbound listeners, service clusters, their endpoints and outbound routes of one proxy."""
     resources = ResourceSet()
     source = identifying_service(proxy.dataplane)
-    tracer = _shared_tracer(ctx, proxy.tracing.backend)
+    tracer = shared_tracer(ctx, proxy.tracing.backend)
     outbounds = sorted(proxy.dataplane.spec.networking.outbound, key=lambda o: (o.address, o.port))
     for outbound in outbounds:
         service = service_of(outbound.tags)
@@ -54,23 +54,8 @@ def generate_outbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
     return resources
 
 
-def _shared_tracer(ctx: MeshContext, backend: Any) -> Tracer | None:
-    """One Tracer per distinct backend and context (so its zipkin block object is shared by every listener)."""
-    if backend is None:
-        return None
-    key = ("tracer", backend.SerializeToString(deterministic=True))
-    if key not in ctx.shared:
-        ctx.shared[key] = build_tracer(backend)
-    tracer: Tracer | None = ctx.shared[key]
-    return tracer
-
-
 def _destination(ctx: MeshContext, service: str) -> tuple[Any, ...]:
-    key = ("destination", service)
-    if key not in ctx.shared:
-        ctx.shared[key] = _build_destination(ctx, service)
-    built: tuple[Any, ...] = ctx.shared[key]
-    return built
+    return ctx.memo(("destination", service), lambda: _build_destination(ctx, service))
 
 
 def _build_destination(ctx: MeshContext, service: str) -> tuple[Any, ...]:

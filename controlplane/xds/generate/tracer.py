@@ -22,6 +22,7 @@ from controlplane.policy.tracing import DATADOG, ZIPKIN
 from controlplane.resources.generated import mesh_pb2
 from controlplane.xds import types
 from controlplane.xds.generate import names
+from controlplane.xds.generate.context import MeshContext
 from controlplane.xds.generate.hcm import HcmConfigurer
 
 
@@ -126,9 +127,12 @@ class Tracer:
         return _block(types.DATADOG_TRACER, provider, self.sampling)
 
 
-def build_tracer(backend: mesh_pb2.TracingBackend | None) -> Tracer | None:
-    """Parse a backend for HCM use; None stays None so callers pass it straight to `tracing(...)`."""
-    return None if backend is None else parse_tracer(backend)
+def shared_tracer(ctx: MeshContext, backend: mesh_pb2.TracingBackend | None) -> Tracer | None:
+    """One Tracer per distinct backend and context, so its zipkin block object is shared by every listener
+    of every proxy (and listeners built from it can be shared too)."""
+    if backend is None:
+        return None
+    return ctx.memo(("tracer", backend.SerializeToString(deterministic=True)), lambda: parse_tracer(backend))
 
 
 def parse_tracer(backend: mesh_pb2.TracingBackend) -> Tracer:

@@ -23,9 +23,9 @@ def generate_tracing(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
     resources = ResourceSet()
     backend = proxy.tracing.backend
     if backend is not None:
-        resources.add(
-            build_tracing_cluster(backend, ipv6_dataplane=":" in proxy.dataplane.spec.networking.address)
-        )
+        ipv6 = ":" in proxy.dataplane.spec.networking.address
+        key = ("tracing-cluster", backend.SerializeToString(deterministic=True), ipv6)
+        resources.add(ctx.memo(key, lambda: build_tracing_cluster(backend, ipv6_dataplane=ipv6)))
     return resources
 
 
