@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--spread", type=float, default=10.0, help="S4 reconnect window (0 = all at once)")
     run.add_argument("--profile", type=Path, default=None, help="py-spy collapsed stacks of the CP to FILE")
     run.add_argument("--no-pin", action="store_true", help="do not pin CP to CPU 0 and clients to CPU 1")
+    run.add_argument("--cp-allocator", choices=("pymalloc", "malloc"), default="pymalloc",
+                     help="the control plane's PYTHONMALLOC (malloc gives memory back after streams close)")
     return parser
 
 
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                           rounds=args.rounds, instances=args.instances, reach=args.reach, seed=args.seed,
                           client_processes=args.client_processes, debounce_s=args.debounce,
                           idle_s=args.idle_seconds, spread_s=args.spread, pin=not args.no_pin,
-                          profile=args.profile)
+                          profile=args.profile, allocator=args.cp_allocator)
         workload = generate_workload(n, instances=args.instances, reach=args.reach, seed=args.seed)
         load_before = load_average()
         progress.phase(f"{args.scenario} N={n} mode={args.mode} load={load_before}")
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         measured = _run(harness, workload)
         results.append({"scenario": args.scenario, "proxies": n, "mode": args.mode, **measured,
                         "envoys": args.envoys, "reach": workload.reach, "services": len(workload.services),
-                        "debounce_s": args.debounce, "pinning": harness.pinning, "machine": info,
+                        "debounce_s": args.debounce, "cp_allocator": args.cp_allocator,
+                        "pinning": harness.pinning, "machine": info,
                         "load_before": load_before, "load_after": load_average(),
                         "wall_s": round(time.perf_counter() - began, 1),
                         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])})

@@ -77,6 +77,7 @@ class Options:
     pin: bool = True
     no_floor: bool = False
     profile: Path | None = None
+    allocator: str = "pymalloc"
 
 
 class Harness:
@@ -100,7 +101,7 @@ class Harness:
         plan, docs = self._prepare(workload)
         async with aiohttp.ClientSession() as session:
             self.cp = ControlPlaneProcess(self.o.debounce_s, self.o.max_wait_s, "0" if self.server_cpus else None,
-                                          self.workdir / "cp.log")
+                                          self.workdir / "cp.log", self.o.allocator)
             self.api = ControlPlaneApi(session, self.cp.base)
             self.floor = FloorProcess(self.configs, self.o.mode == "delta", self.server_cpus)
             processes = self.o.client_processes or max(

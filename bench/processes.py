@@ -75,7 +75,8 @@ def machine() -> dict[str, Any]:
 class ControlPlaneProcess:
     """`controlplane run --store memory` as a subprocess, optionally pinned with taskset."""
 
-    def __init__(self, debounce_s: float, max_wait_s: float, cpus: str | None, log_path: Path) -> None:
+    def __init__(self, debounce_s: float, max_wait_s: float, cpus: str | None, log_path: Path,
+                 allocator: str = "pymalloc") -> None:
         self.api_port, self.xds_port = free_port(), free_port()
         code = "from controlplane.cli.main import main; main()"
         command = [sys.executable, "-c", code, "run", "--store", "memory", "--api-port", str(self.api_port),
@@ -83,7 +84,9 @@ class ControlPlaneProcess:
                    "--debounce", str(debounce_s), "--max-wait", str(max_wait_s)]
         if cpus is not None:
             command = ["taskset", "-c", cpus, *command]
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        # PYTHONMALLOC=malloc is the documented setting for returning memory after streams close
+        # (README "Memory"); the default allocator is what `controlplane run` gets without it.
+        env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONMALLOC": allocator}
         self.log = log_path.open("w")
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.base = f"http://127.0.0.1:{self.api_port}"

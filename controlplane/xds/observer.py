@@ -10,7 +10,7 @@ sent (that is the cache's and stream state's job).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
@@ -106,12 +106,32 @@ class NodeStatus:
     types: Mapping[str, TypeStatus]
 
 
+@dataclass(slots=True)
+class _TypeCounters:
+    """Mutable per-type state behind `TypeStatus`: updated in place on every request and response (a
+    frozen dataclass `replace` per event cost ≈ 6 µs, 4 000 times per mesh-wide push at 1 000 proxies),
+    frozen only when someone asks."""
+
+    type_url: str
+    version_sent: str = ""
+    nonce_sent: str = ""
+    version_acked: str = ""
+    nack_version: str = ""
+    nack_message: str = ""
+    responses_sent: int = 0
+    nacks: int = 0
+
+    def frozen(self) -> TypeStatus:
+        return TypeStatus(self.type_url, self.version_sent, self.nonce_sent, self.version_acked,
+                          self.nack_version, self.nack_message, self.responses_sent, self.nacks)
+
+
 class StatusRegistry(NoopObserver):
     """Observer that keeps `NodeStatus` for connected nodes; loop-thread only, O(1) per event."""
 
     def __init__(self) -> None:
         self._streams: dict[int, StreamStatus] = {}
-        self._types: dict[int, dict[str, TypeStatus]] = {}
+        self._types: dict[int, dict[str, _TypeCounters]] = {}
 
     def on_stream_open(self, stream_id: int, node_id: str, variant: Variant) -> None:
         self._streams[stream_id] = StreamStatus(stream_id, node_id, variant)
@@ -119,32 +139,36 @@ class StatusRegistry(NoopObserver):
 
     def on_request(self, stream_id: int, node_id: str, type_url: str, kind: RequestKind, version: str,
                    nonce: str, error_message: str) -> None:
+        if kind == "stale":
+            return
         status = self._type(stream_id, type_url)
-        if status is None or kind == "stale":
+        if status is None:
             return
         if kind == "nack":
-            status = replace(status, nack_version=version, nack_message=error_message, nacks=status.nacks + 1)
+            status.nack_version, status.nack_message = version, error_message
+            status.nacks += 1
         elif version:
-            status = replace(status, version_acked=version)
-        self._types[stream_id][type_url] = status
+            status.version_acked = version
 
     def on_response(self, stream_id: int, node_id: str, type_url: str, version: str, nonce: str,
                     n_resources: int, n_bytes: int) -> None:
         status = self._type(stream_id, type_url)
         if status is not None:
-            self._types[stream_id][type_url] = replace(
-                status, version_sent=version, nonce_sent=nonce, responses_sent=status.responses_sent + 1
-            )
+            status.version_sent, status.nonce_sent = version, nonce
+            status.responses_sent += 1
 
     def on_stream_close(self, stream_id: int, node_id: str) -> None:
         self._streams.pop(stream_id, None)
         self._types.pop(stream_id, None)
 
-    def _type(self, stream_id: int, type_url: str) -> TypeStatus | None:
+    def _type(self, stream_id: int, type_url: str) -> _TypeCounters | None:
         by_type = self._types.get(stream_id)
         if by_type is None:
             return None
-        return by_type.get(type_url) or TypeStatus(type_url)
+        status = by_type.get(type_url)
+        if status is None:
+            status = by_type[type_url] = _TypeCounters(type_url)
+        return status
 
     def stream_count(self) -> int:
         """Open streams (all nodes)."""
@@ -160,5 +184,5 @@ class StatusRegistry(NoopObserver):
         if not stream_ids:
             return None
         newest = self._streams[stream_ids[-1]]
-        types = MappingProxyType(dict(sorted(self._types[newest.stream_id].items())))
+        types = MappingProxyType({url: c.frozen() for url, c in sorted(self._types[newest.stream_id].items())})
         return NodeStatus(node_id=node_id, variant=newest.variant, stream_ids=stream_ids, types=types)
