@@ -13,6 +13,7 @@ tracing collector's) does not re-send every ClusterLoadAssignment.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
@@ -138,11 +139,9 @@ class TypeResources:
     entries: Mapping[str, ResourceEntry]
 
 
-def _type_version(entries: Iterable[ResourceEntry]) -> str:
-    digest = hashlib.sha256()
-    for entry in sorted(entries, key=lambda e: e.name):
-        digest.update(f"{entry.name}\0{entry.version}\n".encode())
-    return digest.hexdigest()[:_VERSION_LENGTH]
+def _type_version(entries: Iterable[ResourceEntry], *, presorted: bool = False) -> str:
+    ordered = entries if presorted else sorted(entries, key=lambda e: e.name)
+    return _short_hash("".join([f"{entry.name}\0{entry.version}\n" for entry in ordered]).encode())
 
 
 _EMPTY = TypeResources(version=_type_version(()), entries=MappingProxyType({}))
@@ -167,7 +166,8 @@ class Snapshot:
                 name: _to_entry(type_url, name, item, interner)
                 for name, item in sorted(resources[type_url].items())
             }
-            by_type[type_url] = TypeResources(_type_version(entries.values()), MappingProxyType(entries))
+            by_type[type_url] = TypeResources(_type_version(entries.values(), presorted=True),
+                                              MappingProxyType(entries))
         cds = by_type.get(types.CLUSTER_TYPE, _EMPTY)
         eds = by_type.get(types.ENDPOINT_TYPE, _EMPTY)
         eds_names: dict[str, str] = {}
@@ -257,8 +257,9 @@ def _facts(entry: ResourceEntry) -> _Facts:
         rds_names: tuple[str, ...] = ()
         refs: tuple[str, ...] = ()
         if isinstance(message, listener_pb2.Listener):
-            rds_names = tuple(str(h.rds.route_config_name) for h in _hcms(message) if h.HasField("rds"))
-            refs = tuple(sorted(set(_listener_clusters(message))))
+            per_filter = [_filter_facts(f.type_url, f.value) for f in _network_filters(message)]
+            rds_names = tuple(name for names, _ in per_filter for name in names)
+            refs = tuple(sorted({cluster for _, clusters in per_filter for cluster in clusters}))
         elif isinstance(message, route_pb2.RouteConfiguration):
             refs = tuple(sorted(set(_route_clusters(message))))
         found = _Facts(_own_name(message), _eds_name(message), rds_names, refs)
@@ -306,11 +307,27 @@ def _unpack(packed: any_pb2.Any, message: Message) -> bool:
     return packed.Is(message.DESCRIPTOR) and bool(packed.Unpack(message))
 
 
-def _hcms(listener: listener_pb2.Listener) -> Iterator[http_connection_manager_pb2.HttpConnectionManager]:
-    for packed in _network_filters(listener):
-        hcm = http_connection_manager_pb2.HttpConnectionManager()
-        if _unpack(packed, hcm):
-            yield hcm
+@functools.lru_cache(maxsize=4096)
+def _filter_facts(type_url: str, value: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(RDS route names, referenced clusters) of one network filter's typed config.
+
+    Keyed by the filter's bytes: the HTTP connection managers of many listeners are byte-identical (the same
+    destination, stat prefix and tracing block on different ports or addresses), so each distinct one is
+    unpacked once instead of once per listener; bounded, and a pure function of its arguments.
+    """
+    packed = any_pb2.Any(type_url=type_url, value=value)
+    tcp = tcp_proxy_pb2.TcpProxy()
+    if _unpack(packed, tcp):
+        return (), tuple([str(tcp.cluster)] if tcp.cluster else []) + tuple(
+            str(weighted.name) for weighted in tcp.weighted_clusters.clusters)
+    hcm = http_connection_manager_pb2.HttpConnectionManager()
+    if not _unpack(packed, hcm):
+        return (), ()
+    rds = (str(hcm.rds.route_config_name),) if hcm.HasField("rds") else ()
+    clusters = [*_tracing_clusters(hcm)]
+    if hcm.HasField("route_config"):
+        clusters.extend(_route_clusters(hcm.route_config))
+    return rds, tuple(clusters)
 
 
 def _rds_references(listeners: Mapping[str, ResourceEntry]) -> Iterator[tuple[str, str]]:
@@ -341,19 +358,6 @@ def _tracing_clusters(hcm: http_connection_manager_pb2.HttpConnectionManager) ->
     for config in (zipkin_pb2.ZipkinConfig(), datadog_pb2.DatadogConfig()):
         if _unpack(hcm.tracing.provider.typed_config, config) and config.collector_cluster:
             yield str(config.collector_cluster)
-
-
-def _listener_clusters(listener: listener_pb2.Listener) -> Iterator[str]:
-    for packed in _network_filters(listener):
-        tcp = tcp_proxy_pb2.TcpProxy()
-        if _unpack(packed, tcp):
-            if tcp.cluster:
-                yield str(tcp.cluster)
-            yield from (str(weighted.name) for weighted in tcp.weighted_clusters.clusters)
-    for hcm in _hcms(listener):
-        yield from _tracing_clusters(hcm)
-        if hcm.HasField("route_config"):
-            yield from _route_clusters(hcm.route_config)
 
 
 def _cluster_references(snapshot: Snapshot) -> Iterator[tuple[str, str]]:

@@ -6,6 +6,7 @@ Kuma's `ProvidedEndpointCluster` (reference §3.3).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from typing import Final
@@ -38,7 +39,9 @@ def build_cluster(name: str, *configurers: ClusterConfigurer) -> cluster_pb2.Clu
     return cluster
 
 
+@functools.lru_cache(maxsize=16384)
 def is_ip(host: str) -> bool:
+    """Cached: every proxy's local cluster asks about its own address on every regeneration."""
     try:
         ipaddress.ip_address(host)
     except ValueError:

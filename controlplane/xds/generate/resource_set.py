@@ -57,13 +57,22 @@ class ResourceSet(Mapping[str, Mapping[str, Message]]):
     def add(self, *messages: Message) -> ResourceSet:
         """Add resources; an identical duplicate is accepted (two outbounds to one service share a cluster)."""
         for message in messages:
-            self._put(type_url_of(message), resource_name(message), message)
+            known = _KNOWN.get(type(message))
+            if known is None:
+                resource_name(message)  # raises TypeError: not an xDS resource type we know
+                continue
+            self._put(known[0], str(getattr(message, known[1])), message)
         return self
 
     def merge(self, other: ResourceSet) -> ResourceSet:
-        for type_url, by_name in other._by_type.items():
-            for name, message in by_name.items():
-                self._put(type_url, name, message)
+        for type_url, theirs in other._by_type.items():
+            mine = self._by_type.get(type_url)
+            if mine is None:
+                self._by_type[type_url] = dict(theirs)
+                continue
+            for name in mine.keys() & theirs.keys():
+                self._put(type_url, name, theirs[name])  # raises on a different message under the same name
+            mine.update(theirs)
         return self
 
     def _put(self, type_url: str, name: str, message: Message) -> None:
