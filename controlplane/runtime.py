@@ -10,6 +10,11 @@ is unfrozen; `MemoryKeeper` does that (one full collection) once streams have cl
 `CLEANUP_AFTER_PASSES` regeneration passes, and then returns
 freed heap pages to the OS with glibc's `malloc_trim`, so RSS drops back after a mass disconnect.
 
+The young-generation threshold is also raised (`GEN0_THRESHOLD`, CPython's default is 700): a pass
+allocates millions of short-lived objects that reference counting frees anyway, and a gen-0 collection every
+700 allocations was ≈ 14 % of a 1 000-proxy pass (in-process pass benchmark: 238 → 205 ms). Cycles are
+still collected, just in larger, rarer batches.
+
 Loop lag: a task asks to wake every `interval` and records how late it woke (`asyncio_loop_lag_seconds`):
 the time any callback, stream or the reconciler held the loop without yielding.
 """
@@ -31,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 LAG_INTERVAL_S: Final = 0.05
 CLEANUP_CHECK_S: Final = 1.0
+GEN0_THRESHOLD: Final = 10_000
 CLEANUP_AFTER_CLOSED: Final = 100
 """Streams closed since the last full collection that make the next check run one."""
 CLEANUP_AFTER_PASSES: Final = 50
@@ -45,6 +51,12 @@ async def sample_loop_lag(histogram: Histogram, interval: float = LAG_INTERVAL_S
         expected = loop.time() + interval
         await asyncio.sleep(interval)
         histogram.observe(max(0.0, loop.time() - expected))
+
+
+def raise_gen0_threshold(threshold: int = GEN0_THRESHOLD) -> None:
+    """Apply the young-generation threshold of the module doc (process-wide; `serve` calls it once)."""
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(threshold, gen1, gen2)
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:

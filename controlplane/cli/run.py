@@ -33,7 +33,7 @@ from controlplane.cli.security import (
 )
 from controlplane.errors import StoreUnavailable
 from controlplane.observability import LOG_FORMATS, Metrics, configure_logging
-from controlplane.runtime import MemoryKeeper, sample_loop_lag
+from controlplane.runtime import MemoryKeeper, raise_gen0_threshold, sample_loop_lag
 from controlplane.store.base import Store
 from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, open_store
 from controlplane.xds.authn import DATAPLANE_AUTH_MODES, Authenticator, TokenAuthenticator
@@ -145,6 +145,7 @@ async def running(config: RunConfig) -> AsyncIterator[ControlPlane]:
         stack.push_async_callback(store.close)
         cache, status, telemetry = SnapshotCache(), StatusRegistry(), MetricsObserver(metrics)
         keeper = MemoryKeeper(status.stream_count)
+        raise_gen0_threshold()
         reconciler = Reconciler(store, cache, metrics, debounce_s=config.debounce_s, max_wait_s=config.max_wait_s,
                                 debounce_first_s=config.debounce_first_s, on_published=telemetry.published,
                                 after_pass=keeper.after_pass)

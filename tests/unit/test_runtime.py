@@ -49,3 +49,12 @@ def test_cleanup_after_all_streams_closed_waits_for_a_settled_count() -> None:
     assert keeper.cleanups == 0
     keeper.check()
     assert keeper.cleanups == 1
+
+
+def test_raise_gen0_threshold_keeps_the_older_generations() -> None:
+    before = gc.get_threshold()
+    try:
+        runtime.raise_gen0_threshold(12_345)
+        assert gc.get_threshold() == (12_345, before[1], before[2])
+    finally:
+        gc.set_threshold(*before)
