@@ -178,9 +178,9 @@ class SotwState(StreamState):
         subscription = state.subscription.apply_sotw(request.resource_names)
         if subscription != state.subscription:
             state.subscription, state.subscription_changed = subscription, True
-        # §1.6: a name dropped from the list is forgotten by the client; if it is requested again it must be
-        # re-sent even though neither it nor the type version changed.
-        state.sent = {name: v for name, v in state.sent.items() if state.subscription.selects(name)}
+            # §1.6: a name dropped from the list is forgotten by the client; if it is requested again it must
+            # be re-sent even though neither it nor the type version changed.
+            state.sent = {name: v for name, v in state.sent.items() if subscription.selects(name)}
         state.version_acked = str(request.version_info)
         if request.HasField("error_detail"):
             # "ACK/NACK" (§1.4): error_detail is the NACK signal; remember it so the same version is not
