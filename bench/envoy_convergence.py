@@ -7,7 +7,10 @@ and measures, from the moment the PUT returns, until every Envoy has ACKed the n
 (ACK receipt on the server's stream; Envoy's own `listener_manager.lds.version_text` is checked to agree).
 Also reports per-proxy generation time from the control plane's histogram.
 
-Usage: python -m bench.envoy_convergence [--envoys 10] [--rounds 10] [--debounce 0.1] [--json FILE]
+Usage: python -m bench.envoy_convergence [--envoys 10] [--rounds 10] [--debounce 0.1] [--pause S] [--json FILE]
+
+`--pause` is the quiet time before each round's PUT (default: the debounce, i.e. an operator's single apply;
+0 = back-to-back rounds, where the control plane treats the changes as a burst and waits the full debounce).
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ async def envoy_versions_agree(plane: ControlPlane, envoys: dict[str, EnvoyProce
     return True
 
 
-async def run(k: int, rounds: int, debounce_s: float) -> dict[str, Any]:
+async def run(k: int, rounds: int, debounce_s: float, pause_s: float) -> dict[str, Any]:
     config = RunConfig("memory", "127.0.0.1", 0, "127.0.0.1", 0, debounce_s=debounce_s, max_wait_s=1.0)
     async with running(config) as plane, aiohttp.ClientSession() as session, AsyncExitStack() as stack:
         base = f"http://127.0.0.1:{plane.api_port}"
@@ -118,6 +121,7 @@ async def run(k: int, rounds: int, debounce_s: float) -> dict[str, Any]:
         samples = []
         for r in range(rounds):
             previous = lds_versions(plane, nodes)
+            await asyncio.sleep(pause_s)  # the quiet time being measured, not a wait for a condition
             await put(session, base, "/meshes/default", mesh_doc(float(10 + r)))
             put_returned = time.perf_counter()
             await wait_acked(plane, nodes, previous, 10)
@@ -129,7 +133,7 @@ async def run(k: int, rounds: int, debounce_s: float) -> dict[str, Any]:
         count = sum(s.value for m in plane.metrics.registry.collect() if m.name == "xds_generation_seconds"
                     for s in m.samples if s.name.endswith("_count") and s.labels.get("result") == "changed")
         return {
-            "envoys": k, "rounds": rounds, "debounce_s": debounce_s,
+            "envoys": k, "rounds": rounds, "debounce_s": debounce_s, "pause_s": pause_s,
             "apply_to_all_acked_s": {"p50": statistics.median(samples), "max": max(samples), "min": min(samples),
                                      "samples": [round(s, 4) for s in samples]},
             "generation_per_proxy_ms": round(1000 * total / count, 3) if count else None,
@@ -143,10 +147,12 @@ def main() -> None:
     parser.add_argument("--envoys", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--debounce", type=float, default=0.1, help="control plane debounce (default as `run`)")
+    parser.add_argument("--pause", type=float, default=None, help="quiet seconds before each PUT (default: --debounce)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     configure_logging("console", "warning")
-    result = asyncio.run(run(args.envoys, args.rounds, args.debounce))
+    pause = args.debounce if args.pause is None else args.pause
+    result = asyncio.run(run(args.envoys, args.rounds, args.debounce, pause))
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

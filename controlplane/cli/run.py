@@ -66,7 +66,7 @@ class RunConfig:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     admin_token_file: Path | None = None
-    debounce_first_s: float = 0.01
+    debounce_first_s: float = 0.02
 
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -81,7 +81,8 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--xds-port", type=int, default=DEFAULT_XDS_PORT, show_default=True, help="ADS gRPC port (0 = any).")
 @click.option("--debounce", "debounce_s", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="Seconds to wait for more changes before regenerating.")
-@click.option("--debounce-first", "debounce_first_s", type=click.FloatRange(min=0), default=0.01, show_default=True,
+@click.option("--debounce-first", "debounce_first_s", type=click.FloatRange(min=0), default=0.02,
+              show_default=True,
               help="Shorter wait for the first change after --debounce seconds without changes.")
 @click.option("--max-wait", "max_wait_s", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Longest a burst of changes may delay regeneration.")

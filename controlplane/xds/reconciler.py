@@ -73,7 +73,7 @@ class Reconciler:
         *,
         debounce_s: float = 0.1,
         max_wait_s: float = 1.0,
-        debounce_first_s: float = 0.01,
+        debounce_first_s: float = 0.02,
         on_published: PublishHook | None = None,
         after_pass: PassHook | None = None,
     ) -> None:
