@@ -9,6 +9,7 @@ sent (that is the cache's and stream state's job).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -74,9 +75,14 @@ class CompositeObserver:
             observer.on_stream_close(stream_id, node_id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TypeStatus:
-    """xDS state of one type on one stream, as the status API shows it."""
+    """xDS state of one type on one stream, as the status API shows it.
+
+    Mutable: the registry updates its own instances in place on every request and response (a frozen
+    dataclass `replace` per event cost ≈ 6 µs, 4 000 times per mesh-wide push at 1 000 proxies) and hands
+    out copies, so what a caller holds never changes under it.
+    """
 
     type_url: str
     version_sent: str = ""
@@ -106,32 +112,12 @@ class NodeStatus:
     types: Mapping[str, TypeStatus]
 
 
-@dataclass(slots=True)
-class _TypeCounters:
-    """Mutable per-type state behind `TypeStatus`: updated in place on every request and response (a
-    frozen dataclass `replace` per event cost ≈ 6 µs, 4 000 times per mesh-wide push at 1 000 proxies),
-    frozen only when someone asks."""
-
-    type_url: str
-    version_sent: str = ""
-    nonce_sent: str = ""
-    version_acked: str = ""
-    nack_version: str = ""
-    nack_message: str = ""
-    responses_sent: int = 0
-    nacks: int = 0
-
-    def frozen(self) -> TypeStatus:
-        return TypeStatus(self.type_url, self.version_sent, self.nonce_sent, self.version_acked,
-                          self.nack_version, self.nack_message, self.responses_sent, self.nacks)
-
-
 class StatusRegistry(NoopObserver):
     """Observer that keeps `NodeStatus` for connected nodes; loop-thread only, O(1) per event."""
 
     def __init__(self) -> None:
         self._streams: dict[int, StreamStatus] = {}
-        self._types: dict[int, dict[str, _TypeCounters]] = {}
+        self._types: dict[int, dict[str, TypeStatus]] = {}
 
     def on_stream_open(self, stream_id: int, node_id: str, variant: Variant) -> None:
         self._streams[stream_id] = StreamStatus(stream_id, node_id, variant)
@@ -161,13 +147,13 @@ class StatusRegistry(NoopObserver):
         self._streams.pop(stream_id, None)
         self._types.pop(stream_id, None)
 
-    def _type(self, stream_id: int, type_url: str) -> _TypeCounters | None:
+    def _type(self, stream_id: int, type_url: str) -> TypeStatus | None:
         by_type = self._types.get(stream_id)
         if by_type is None:
             return None
         status = by_type.get(type_url)
         if status is None:
-            status = by_type[type_url] = _TypeCounters(type_url)
+            status = by_type[type_url] = TypeStatus(type_url)
         return status
 
     def stream_count(self) -> int:
@@ -184,5 +170,5 @@ class StatusRegistry(NoopObserver):
         if not stream_ids:
             return None
         newest = self._streams[stream_ids[-1]]
-        types = MappingProxyType({url: c.frozen() for url, c in sorted(self._types[newest.stream_id].items())})
+        types = MappingProxyType({url: copy.copy(c) for url, c in sorted(self._types[newest.stream_id].items())})
         return NodeStatus(node_id=node_id, variant=newest.variant, stream_ids=stream_ids, types=types)
