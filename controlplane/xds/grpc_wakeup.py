@@ -57,6 +57,7 @@ def install(loop: asyncio.AbstractEventLoop | None = None, *, warn: bool = True)
         if _is_grpc_reader(callback):
             assert callback is not None
             loop.add_reader(key.fd, _Drained(key.fd, callback))
+            log.debug("grpc_wakeup_installed", fd=key.fd)
             return True
     if warn:
         log.warning("grpc_wakeup_not_installed", reason="grpc.aio wake-up reader not found")
