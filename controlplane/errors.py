@@ -39,6 +39,15 @@ class NotFound(ControlPlaneError):
     """The resource (or its mesh) does not exist."""
 
 
+class MeshNotFound(NotFound):
+    """create() of a mesh-scoped resource whose Mesh does not exist (checked in the store's own transaction,
+    so a resource cannot slip in while its mesh is being deleted)."""
+
+    def __init__(self, mesh: str) -> None:
+        super().__init__(f"mesh of name {mesh} is not found")
+        self.mesh = mesh
+
+
 class AlreadyExists(ControlPlaneError):
     """create() of a resource that is already stored."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from controlplane.errors import NotFound, ValidationError, Violation
+from controlplane.errors import MeshNotFound, NotFound, ValidationError, Violation
 from controlplane.resources.codec import spec_equal
 from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.model import Kind, Resource, ResourceKey
@@ -38,20 +38,25 @@ async def get_or_none(store: Store, key: ResourceKey) -> Resource | None:
         return None
 
 
+def _mesh_not_found(mesh: str) -> ValidationError:
+    return ValidationError([Violation("mesh", f"mesh of name {mesh} is not found")], "Mesh is not found")
+
+
 async def apply_resource(store: Store, resource: Resource, *, dry_run: bool = False) -> ApplyResult:
     """Create or update `resource` (already decoded and validated); nothing is written when dry_run."""
     warnings: tuple[str, ...] = ()
     if resource.kind.mesh_scoped:
         mesh = await get_or_none(store, ResourceKey(Kind.MESH, "", resource.mesh))
         if mesh is None:
-            raise ValidationError(
-                [Violation("mesh", f"mesh of name {resource.mesh} is not found")], "Mesh is not found"
-            )
+            raise _mesh_not_found(resource.mesh)
         if isinstance(resource.spec, mesh_pb2.TrafficTrace) and isinstance(mesh.spec, mesh_pb2.Mesh):
             warnings = tuple(traffic_trace_warnings(resource.spec, mesh.spec))
     existing = await get_or_none(store, resource.key)
     if existing is None:
-        stored = resource if dry_run else await store.create(resource)
+        try:
+            stored = resource if dry_run else await store.create(resource)
+        except MeshNotFound as exc:  # the mesh was deleted since the check above
+            raise _mesh_not_found(exc.mesh) from exc
         return ApplyResult(Outcome.CREATED, stored, warnings)
     if spec_equal(existing, resource):
         return ApplyResult(Outcome.UNCHANGED, existing, warnings)

@@ -7,7 +7,7 @@ are copied on the way in and out: the store never shares a message object with a
 
 from __future__ import annotations
 
-from controlplane.errors import AlreadyExists, Conflict, NotFound, StoreUnavailable
+from controlplane.errors import AlreadyExists, Conflict, MeshNotFound, NotFound, StoreUnavailable
 from controlplane.resources.model import Kind, Resource, ResourceKey
 from controlplane.store import rules
 from controlplane.store.base import Change, ChangeKind, Page
@@ -44,6 +44,8 @@ class MemoryStore:
         slot = (resource.mesh, resource.name)
         if slot in table:
             raise AlreadyExists(str(resource.key))
+        if resource.kind.mesh_scoped and ("", resource.mesh) not in self._by_kind[Kind.MESH]:
+            raise MeshNotFound(resource.mesh)
         created, modified = rules.create_times(resource)
         stored = Resource(resource.key, rules.copy_spec(resource.spec), 1, created, modified)
         table[slot] = stored

@@ -36,7 +36,14 @@ import structlog
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from controlplane.errors import AlreadyExists, Conflict, ControlPlaneError, NotFound, StoreUnavailable
+from controlplane.errors import (
+    AlreadyExists,
+    Conflict,
+    ControlPlaneError,
+    MeshNotFound,
+    NotFound,
+    StoreUnavailable,
+)
 from controlplane.resources.model import Kind, Resource, ResourceKey
 from controlplane.store import rules
 from controlplane.store.base import Change, ChangeKind, Page
@@ -173,6 +180,14 @@ class PostgresStore:
 
         async def job(conn: Connection) -> tuple[Resource, list[Notice]]:
             created, modified = rules.create_times(resource)
+            # FOR SHARE: a concurrent delete of the mesh (which deletes the Mesh row first, then its
+            # resources, in one transaction) waits for this insert to commit and then removes it too, or
+            # this check waits for the delete and finds no mesh; no resource outlives its mesh.
+            if key.kind.mesh_scoped and await conn.fetchval(
+                "SELECT 1 FROM resources WHERE kind = $1 AND mesh = '' AND name = $2 FOR SHARE",
+                Kind.MESH.value, key.mesh,
+            ) is None:  # fmt: skip
+                raise MeshNotFound(key.mesh)
             revision = await conn.fetchval(
                 "INSERT INTO resources (kind, mesh, name, spec, version, creation_time, modification_time, "
                 f"revision) VALUES ($1, $2, $3, $4, 1, $5, $6, {_NEXT_REVISION}) "

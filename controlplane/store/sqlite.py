@@ -32,7 +32,7 @@ import structlog
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from controlplane.errors import AlreadyExists, Conflict, NotFound, StoreUnavailable
+from controlplane.errors import AlreadyExists, Conflict, MeshNotFound, NotFound, StoreUnavailable
 from controlplane.resources.model import Kind, Resource, ResourceKey
 from controlplane.store import rules, sqlite_schema
 from controlplane.store.base import Change, ChangeKind, Page
@@ -196,6 +196,10 @@ def _insert(
     created, modified = rules.create_times(resource)
     try:
         with transaction(conn):
+            if key.kind.mesh_scoped and conn.execute(
+                "SELECT 1 FROM resources WHERE kind = ? AND mesh = '' AND name = ?", (Kind.MESH.value, key.mesh)
+            ).fetchone() is None:
+                raise MeshNotFound(key.mesh)
             conn.execute(
                 f"INSERT INTO resources (kind, {_COLUMNS}) VALUES (?, ?, ?, ?, 1, ?, ?)",
                 (*_key_params(key), text, format_time(created), format_time(modified)),

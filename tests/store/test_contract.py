@@ -16,7 +16,7 @@ import pytest
 from google.protobuf import struct_pb2, wrappers_pb2
 from postgres_fixture import create_database, drop_database
 
-from controlplane.errors import AlreadyExists, Conflict, NotFound, StoreUnavailable
+from controlplane.errors import AlreadyExists, Conflict, MeshNotFound, NotFound, StoreUnavailable
 from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.model import Kind, Resource, ResourceKey
 from controlplane.store.base import Change, ChangeKind, Page, Store
@@ -135,6 +135,8 @@ async def test_create_existing_raises_already_exists_and_keeps_the_first(store: 
 
 
 async def test_same_name_in_different_meshes_is_two_resources(store: Store) -> None:
+    await store.create(mesh("a"))
+    await store.create(mesh("b"))
     a = await store.create(trace("a", "tt"))
     b = await store.create(trace("b", "tt"))
     assert (await store.get(a.key), await store.get(b.key)) == (a, b)
@@ -154,6 +156,7 @@ def _missing_ops() -> list[tuple[str, Callable[[Store], Awaitable[object]]]]:
 async def test_missing_resource_raises_not_found(
     store: Store, op: Callable[[Store], Awaitable[object]]
 ) -> None:
+    await store.create(mesh("default"))
     await store.create(trace("default", "other"))
     with pytest.raises(NotFound):
         await op(store)
@@ -226,10 +229,33 @@ async def test_concurrent_updates_with_same_expected_version_exactly_one_wins(st
 
 
 async def test_concurrent_creates_of_one_key_exactly_one_wins(store: Store) -> None:
+    await store.create(mesh("m"))
     results = await asyncio.gather(
         *(store.create(trace("m", "tt")) for _ in range(10)), return_exceptions=True
     )
     assert sorted(type(r).__name__ for r in results) == ["AlreadyExists"] * 9 + ["Resource"]
+
+
+@pytest.mark.parametrize("resource", [trace("ghost", "tt"), dataplane("ghost", "dp")], ids=["trace", "dataplane"])
+async def test_create_in_a_missing_mesh_raises_and_writes_nothing(store: Store, resource: Resource) -> None:
+    # Checked inside the store's write, not only by the API beforehand: a resource created while its mesh
+    # is being deleted must not outlive the mesh.
+    await store.create(mesh("default"))
+    with pytest.raises(MeshNotFound):
+        await store.create(resource)
+    assert await store.list(resource.kind) == Page((), 0)
+
+
+async def test_create_racing_a_mesh_delete_leaves_no_orphan(store: Store) -> None:
+    await store.create(mesh("doomed"))
+    results = await asyncio.gather(
+        store.delete(ResourceKey(Kind.MESH, "", "doomed")),
+        *(store.create(dataplane("doomed", f"dp-{i}", port=8080 + i)) for i in range(10)),
+        return_exceptions=True,
+    )
+    assert results[0] is None
+    assert all(isinstance(r, (Resource, MeshNotFound)) for r in results[1:]), results
+    assert await store.list(Kind.DATAPLANE, "doomed") == Page((), 0)
 
 
 # List ------------------------------------------------------------------------------------------------
@@ -240,6 +266,7 @@ IN_ORDER = [("default", "api"), ("default", "web"), ("default", "zeta"), ("other
 
 async def _create_dataplanes(store: Store) -> dict[tuple[str, str], Resource]:
     await store.create(mesh("default"))
+    await store.create(mesh("other"))
     await store.create(trace("default", "not-a-dataplane"))
     return {(m, n): await store.create(dataplane(m, n)) for m, n in DATAPLANES}
 
@@ -301,6 +328,7 @@ async def test_list_rejects_negative_paging(store: Store, offset: int, size: int
 
 
 async def test_delete_removes_only_that_resource(store: Store) -> None:
+    await store.create(mesh("default"))
     keep = await store.create(trace("default", "keep"))
     gone = await store.create(trace("default", "gone"))
     await store.delete(gone.key)
