@@ -8,8 +8,6 @@ booleans where PyYAML would leave them unquoted (a service named `n` would becom
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -18,6 +16,7 @@ import click
 import yaml
 
 from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, current_settings, seg
+from controlplane.cli.output import emit_secret
 from controlplane.errors import ValidationError
 from controlplane.resources.codec import decode_resource
 from controlplane.resources.dataplane import identifying_service
@@ -143,16 +142,4 @@ def bootstrap(mesh: str, name: str, cp_address: str, admin_port: int, delta: boo
     config = build_bootstrap(node_id=f"{mesh}.{name}", service=identifying_service(spec), cp_host=cp_host,
                              cp_port=cp_port, admin_port=admin_port, delta=delta, token=token,
                              ca_cert_pem=ca_cert)
-    text = render_bootstrap_yaml(config)
-    if output_path is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            if stat.S_ISREG(os.fstat(out.fileno()).st_mode):  # O_CREAT's mode only applies to a new file
-                os.fchmod(out.fileno(), 0o600)
-            out.write(text)
-    except OSError as exc:
-        raise click.ClickException(f"{output_path}: {exc.strerror or exc}") from None
-    click.echo(f"wrote the bootstrap of {mesh}.{name} to {output_path}", err=True)
+    emit_secret(render_bootstrap_yaml(config), output_path, f"the bootstrap of {mesh}.{name}")

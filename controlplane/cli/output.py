@@ -1,10 +1,13 @@
-"""Rendering of resources for humans (tables) and machines (yaml/json)."""
+"""Rendering of resources for humans (tables) and machines (yaml/json), and writing secrets to files."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Final
 
 import click
@@ -73,3 +76,24 @@ def table(type_name: str, items: Sequence[dict[str, object]]) -> str:
 
 def echo(text: str) -> None:
     click.echo(text)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (tokens, bootstraps carrying a token)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        if stat.S_ISREG(os.fstat(out.fileno()).st_mode):  # O_CREAT's mode only applies to a new file
+            os.fchmod(out.fileno(), 0o600)
+        out.write(text)
+
+
+def emit_secret(text: str, output_path: Path | None, what: str) -> None:
+    """`text` to stdout, or (`-o FILE`) to a private file with a note on stderr; a write error exits 1."""
+    if output_path is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_private_file(output_path, text)
+    except OSError as exc:
+        raise click.ClickException(f"{output_path}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {what} to {output_path}", err=True)

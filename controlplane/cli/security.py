@@ -8,9 +8,7 @@ as the process. The revocation list is `controlplane-revoked-tokens.txt` beside 
 
 from __future__ import annotations
 
-import os
 import ssl
-import stat
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +20,7 @@ import structlog
 from controlplane.auth.keys import DEFAULT_KEY_FILE, generate_signing_key, load_or_create_signing_key
 from controlplane.auth.revocation import REVOCATION_FILE, RevocationList
 from controlplane.auth.tokens import Tokens
+from controlplane.cli.output import write_private_file
 from controlplane.store.factory import DEFAULT_SQLITE_PATH
 
 log = structlog.get_logger(__name__)
@@ -54,11 +53,7 @@ def open_tokens(store_url: str, given: Path | None) -> Tokens:
 
 def write_admin_token(tokens: Tokens, path: Path) -> None:
     """`--admin-token-file`: a fresh admin token (mode 0600) for tools that share the file (docker-compose)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        if stat.S_ISREG(os.fstat(out.fileno()).st_mode):  # O_CREAT's mode only applies to a new file
-            os.fchmod(out.fileno(), 0o600)
-        out.write(tokens.issue_admin(ADMIN_TOKEN_VALIDITY) + "\n")
+    write_private_file(path, tokens.issue_admin(ADMIN_TOKEN_VALIDITY) + "\n")
     log.info("admin_token_written", path=str(path))
 
 

@@ -9,14 +9,13 @@ Revoking takes the token's id (its `jti`) or the token file itself, whose id is 
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import click
 import jwt
 
 from controlplane.cli.client import ApiClient, api_url_option
+from controlplane.cli.output import emit_secret
 
 _OUTPUT = click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
                        default=None, help="Write the token to this file (mode 0600) instead of stdout.")
@@ -52,18 +51,7 @@ def admin_token(valid_for: str, output_path: Path | None, api_url: str) -> None:
 def _emit(token: object, output_path: Path | None) -> None:
     if not isinstance(token, str) or not token:
         raise click.ClickException(f"unexpected response from the control plane: {token!r}")
-    if output_path is None:
-        click.echo(token)
-        return
-    try:
-        fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            if stat.S_ISREG(os.fstat(out.fileno()).st_mode):  # O_CREAT's mode only applies to a new file
-                os.fchmod(out.fileno(), 0o600)
-            out.write(token + "\n")
-    except OSError as exc:
-        raise click.ClickException(f"{output_path}: {exc.strerror or exc}") from None
-    click.echo(f"wrote the token to {output_path}", err=True)
+    emit_secret(token + "\n", output_path, "the token")
 
 
 @click.group()
