@@ -195,37 +195,32 @@ class SotwState(StreamState):
         """Responses owed to the client for `snapshot`, in ADS order; updates the state as sent."""
         out = []
         for state in self.ordered_types():
-            if self._settled(state, snapshot):
-                continue
-            selected = selected_entries(state, snapshot)
-            if self._should_respond(state, snapshot, selected):
+            selected = self._owed(state, snapshot)
+            if selected is not None:
                 out.append(self._respond(state, snapshot, selected))
         return out
 
     @staticmethod
-    def _settled(state: TypeState, snapshot: Snapshot) -> bool:
-        """Cheap "nothing owed" test, true for the common ACK of the current version: same version sent,
-        nothing to re-send and an unchanged subscription (so no name can be missing). Saves building the
-        selected set on every ACK; `_should_respond` decides everything else."""
-        return (bool(state.nonce_sent) and snapshot.version(state.type_url) == state.version_sent
-                and (state.nacked or not (state.resend_all or state.subscription_changed)))
+    def _owed(state: TypeState, snapshot: Snapshot) -> dict[str, ResourceEntry] | None:
+        """The resources to send for this type now, or None when nothing is owed.
 
-    @staticmethod
-    def _should_respond(state: TypeState, snapshot: Snapshot, selected: dict[str, ResourceEntry]) -> bool:
-        if not state.nonce_sent:
-            # First request for the type: always answer, even with zero resources, or Envoy's
-            # initialisation waits for initial_fetch_timeout (§1.10).
-            return True
-        if snapshot.version(state.type_url) != state.version_sent:
-            return True
+        The common case, an ACK of the current version, is decided without building the selected set.
+        """
+        if not state.nonce_sent or snapshot.version(state.type_url) != state.version_sent:
+            # A new version, or the first request for the type: always answer, even with zero resources,
+            # or Envoy's initialisation waits for initial_fetch_timeout (§1.10).
+            return selected_entries(state, snapshot)
         if state.nacked:
             # §1.4: never re-send a NACKed version; wait for the snapshot to change.
-            return False
-        if state.resend_all:
-            return True
-        # §1.6: the subscription grew; newly requested names that exist must be sent. An ACK of the
-        # current version with the same names gets nothing ("never respond to a plain ACK", §1.5).
-        return any(name not in state.sent for name in selected)
+            return None
+        if not (state.resend_all or state.subscription_changed):
+            # "Never respond to a plain ACK" (§1.5): same version, same subscription, nothing missing.
+            return None
+        selected = selected_entries(state, snapshot)
+        # §1.6: the subscription grew; newly requested names that exist must be sent.
+        if state.resend_all or any(name not in state.sent for name in selected):
+            return selected
+        return None
 
     def _respond(self, state: TypeState, snapshot: Snapshot,
                  selected: dict[str, ResourceEntry]) -> SotwResponse:

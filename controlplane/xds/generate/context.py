@@ -57,14 +57,15 @@ class MeshContext:
     """Resources built once per context and shared by every proxy of the mesh (see outbound.py). The only
     mutable part: a memo whose entries are pure functions of the context, so output stays deterministic."""
 
-    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
-        """`build()` once per context for `key`, then the same object: a resource many proxies share is
+    def memo(self, key: Hashable, build: Callable[..., T], *args: object) -> T:
+        """`build(*args)` once per context for `key`, then the same object: a resource many proxies share is
         built, serialised and hashed once per pass (the interner recognises the object). `key` must hold
-        every input of `build` that is not fixed by the context."""
+        every input of `build` that is not fixed by the context. Arguments rather than a closure: this runs
+        several times per proxy."""
         try:
             value: T = self.shared[key]
         except KeyError:
-            value = self.shared[key] = build()
+            value = self.shared[key] = build(*args)
         return value
 
     def endpoints(self, service: str) -> tuple[Endpoint, ...]:

@@ -68,9 +68,8 @@ def _add_inbound(
     )
     if protocol.is_http:
         # Same for every instance of the service: built (and serialised) once per context.
-        resources.add(ctx.memo(("inbound-route", route_name, service, cluster_name),
-                               lambda: build_route_configuration(route_name, names.virtual_host_name(service),
-                                                                 cluster_name)))
+        resources.add(ctx.memo(("inbound-route", route_name, service, cluster_name), build_route_configuration,
+                               route_name, names.virtual_host_name(service), cluster_name))
     address = inbound.address or networking.address
     resources.add(
         build_listener(

@@ -55,7 +55,7 @@ def generate_outbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
 
 
 def _destination(ctx: MeshContext, service: str) -> tuple[Any, ...]:
-    return ctx.memo(("destination", service), lambda: _build_destination(ctx, service))
+    return ctx.memo(("destination", service), _build_destination, ctx, service)
 
 
 def _build_destination(ctx: MeshContext, service: str) -> tuple[Any, ...]:

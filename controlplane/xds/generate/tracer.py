@@ -132,7 +132,7 @@ def shared_tracer(ctx: MeshContext, backend: mesh_pb2.TracingBackend | None) -> 
     of every proxy (and listeners built from it can be shared too)."""
     if backend is None:
         return None
-    return ctx.memo(("tracer", backend.SerializeToString(deterministic=True)), lambda: parse_tracer(backend))
+    return ctx.memo(("tracer", backend.SerializeToString(deterministic=True)), parse_tracer, backend)
 
 
 def parse_tracer(backend: mesh_pb2.TracingBackend) -> Tracer:

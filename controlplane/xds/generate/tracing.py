@@ -25,7 +25,7 @@ def generate_tracing(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
     if backend is not None:
         ipv6 = ":" in proxy.dataplane.spec.networking.address
         key = ("tracing-cluster", backend.SerializeToString(deterministic=True), ipv6)
-        resources.add(ctx.memo(key, lambda: build_tracing_cluster(backend, ipv6_dataplane=ipv6)))
+        resources.add(ctx.memo(key, build_tracing_cluster, backend, ipv6))
     return resources
 
 
