@@ -17,11 +17,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
 from controlplane.resources.codec import decode_resource
-from controlplane.resources.model import Kind
+from controlplane.resources.dataplane import DATAPLANE
+from controlplane.resources.mesh import MESH as MESH_KIND
 from controlplane.xds import types
-from controlplane.xds.generate import build_mesh_context, build_proxy, generate_snapshot
-from controlplane.xds.snapshot import ResourceInterner, Snapshot
+from controlplane.xds.entries import ResourceInterner
+from controlplane.xds.generate.context import build_mesh_context, build_proxy
+from controlplane.xds.generate.generators import generate_snapshot
+from controlplane.xds.node import node_id
+from controlplane.xds.snapshot import Snapshot
 
 MESH: Final = "default"
 ADS_TYPES: Final = types.ADS_ORDER
@@ -43,7 +48,7 @@ class ProxySpec:
 
     @property
     def node_id(self) -> str:
-        return f"{MESH}.{self.name}"
+        return node_id(MESH, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,18 +168,18 @@ def expected_configs(docs: Iterable[Mapping[str, Any]], node_ids: Sequence[str] 
                      ) -> dict[str, ProxyConfig]:
     """Every proxy's expected config for this set of documents (the control plane's generator, in-process)."""
     resources = [decode_resource(dict(doc)) for doc in docs]
-    mesh = next(r for r in resources if r.kind is Kind.MESH)
-    traces = [r for r in resources if r.kind is Kind.TRAFFIC_TRACE]
-    dataplanes = [r for r in resources if r.kind is Kind.DATAPLANE]
+    mesh = next(r for r in resources if r.kind is MESH_KIND)
+    traces = [r for r in resources if r.kind is TRAFFIC_TRACE]
+    dataplanes = [r for r in resources if r.kind is DATAPLANE]
     ctx = build_mesh_context(mesh, traces, dataplanes)
     interner = ResourceInterner()
     wanted = set(node_ids) if node_ids is not None else None
     out: dict[str, ProxyConfig] = {}
     for dataplane in ctx.dataplanes:
-        node = f"{MESH}.{dataplane.name}"
+        node = node_id(MESH, dataplane.name)
         if wanted is not None and node not in wanted:
             continue
-        snapshot = Snapshot.build(generate_snapshot(ctx, build_proxy(ctx, dataplane)), interner=interner)
+        snapshot = Snapshot.build(generate_snapshot(ctx, build_proxy(ctx, dataplane), interner).entries())
         out[node] = config_of(node, snapshot)
     return out
 

@@ -1,4 +1,8 @@
-"""Process-level upkeep of the control plane: event-loop lag sampling and garbage-collector/heap policy.
+"""Process-level tuning and upkeep of the `controlplane run` process: the one place that changes how the
+interpreter behaves. `serve()` (cli/run.py) applies it; library code (`running()`, `start_ads_server`, the
+reconciler) never does, so tests, the demo and the benchmarks run on a normal runtime unless they opt in.
+What it does: the garbage-collector/heap policy below, and grpc.aio's wake-up drain
+(xds/grpc_wakeup.py). Loop-lag sampling is measurement, not tuning, and runs in every control plane.
 
 Why a GC policy: with 1 000 streams the heap holds ≈ 300 k GC-tracked objects (snapshots, stream tasks,
 grpc call objects), and every mesh-wide regeneration allocates enough long-lived objects to trigger one
@@ -32,6 +36,9 @@ from typing import Final
 import structlog
 from prometheus_client import Histogram
 
+from controlplane.xds import grpc_wakeup
+from controlplane.xds.snapshot import Snapshot
+
 log = structlog.get_logger(__name__)
 
 LAG_INTERVAL_S: Final = 0.05
@@ -41,7 +48,7 @@ CLEANUP_AFTER_CLOSED: Final = 100
 """Streams closed since the last full collection that make the next check run one."""
 CLEANUP_AFTER_PASSES: Final = 50
 """Regeneration passes since the last full collection that make the next check run one: garbage cycles
-frozen by `after_pass` must be found even on a fleet whose streams never close."""
+frozen by `on_pass_done` must be found even on a fleet whose streams never close."""
 
 
 async def sample_loop_lag(histogram: Histogram, interval: float = LAG_INTERVAL_S) -> None:
@@ -70,15 +77,25 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
+def tune_process() -> None:
+    """Everything applied once before a control plane process starts serving (`serve()` only)."""
+    raise_gen0_threshold()
+
+
+def tune_running_loop() -> None:
+    """Everything applied once grpc.aio has bound the event loop (after the ADS server started)."""
+    grpc_wakeup.install()
+
+
 class MemoryKeeper:
     """Freezes the heap after regeneration passes and cleans up after streams close (see module doc).
 
-    `after_pass` is the reconciler's hook; `run()` is a task owned by cli/run.py. `open_streams` is read
-    once per `CLEANUP_CHECK_S`: an O(1) poll that costs nothing measurable when idle, simpler than
-    another observer hook and fine at that resolution.
+    A reconciler observer (`on_pass_done`); `run()` is a task owned by `serve()`. `open_streams` (given
+    here, or to `run` once the ADS server exists) is read once per `CLEANUP_CHECK_S`: an O(1) poll that
+    costs nothing measurable when idle, simpler than another observer hook and fine at that resolution.
     """
 
-    def __init__(self, open_streams: Callable[[], int]) -> None:
+    def __init__(self, open_streams: Callable[[], int] = lambda: 0) -> None:
         self._open_streams = open_streams
         self._trim = _load_malloc_trim()
         self._peak_since_cleanup = 0
@@ -86,12 +103,17 @@ class MemoryKeeper:
         self._passes_since_cleanup = 0
         self._last = 0
 
-    def after_pass(self) -> None:
+    def on_published(self, node_id: str, snapshot: Snapshot, started: float) -> None:
+        pass
+
+    def on_pass_done(self, changes: int) -> None:
         """Move everything alive now (mostly the new snapshots) out of the collector's way."""
         gc.freeze()
         self._passes_since_cleanup += 1
 
-    async def run(self) -> None:
+    async def run(self, open_streams: Callable[[], int] | None = None) -> None:
+        if open_streams is not None:
+            self._open_streams = open_streams
         while True:
             await asyncio.sleep(CLEANUP_CHECK_S)
             self.check()

@@ -14,15 +14,19 @@ from typing import Any
 import yaml
 from google.protobuf import json_format
 
+from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
+from controlplane.resources.dataplane import DATAPLANE
 from controlplane.resources.generated import mesh_pb2
+from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.registry import KINDS
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 _META_KEYS = ("type", "name", "mesh", "creationTime", "modificationTime")
 
 
 def resource(kind: Kind, name: str, spec: Any, mesh: str = "default", created: datetime = T0) -> Resource:
-    key = ResourceKey(kind, "" if kind is Kind.MESH else mesh, name)
+    key = ResourceKey(kind, "" if kind is MESH else mesh, name)
     return Resource(key=key, spec=spec, version=1, creation_time=created, modification_time=created)
 
 
@@ -65,7 +69,7 @@ def mesh(
     if backends or default_backend:
         spec.tracing.default_backend = default_backend
         spec.tracing.backends.extend(backends)
-    return resource(Kind.MESH, name, spec, created=created)
+    return resource(MESH, name, spec, created=created)
 
 
 def traffic_trace(
@@ -80,7 +84,7 @@ def traffic_trace(
         spec.selectors.add().match.update(match)
     if backend:
         spec.conf.backend = backend
-    return resource(Kind.TRAFFIC_TRACE, name, spec, mesh=mesh, created=created)
+    return resource(TRAFFIC_TRACE, name, spec, mesh=mesh, created=created)
 
 
 def inbound(
@@ -111,7 +115,7 @@ def dataplane(
 ) -> Resource:
     networking = {"address": address, "inbound": list(inbounds), "outbound": list(outbounds)}
     spec = json_format.ParseDict({"networking": networking}, mesh_pb2.Dataplane())
-    return resource(Kind.DATAPLANE, name, spec, mesh=mesh, created=created)
+    return resource(DATAPLANE, name, spec, mesh=mesh, created=created)
 
 
 def load_resources(path: Path | str) -> list[Resource]:
@@ -121,7 +125,7 @@ def load_resources(path: Path | str) -> list[Resource]:
 
 
 def _from_document(document: Mapping[str, Any], default_created: datetime) -> Resource:
-    kind = Kind.from_type(document["type"])
+    kind = KINDS.by_type(document["type"])
     spec = json_format.ParseDict(
         {key: value for key, value in document.items() if key not in _META_KEYS}, kind.new_spec()
     )

@@ -1,12 +1,21 @@
-"""Kuma-style inspection routes; they answer 503 until the xDS side provides an Inspector."""
+"""Kuma-style inspection routes; they answer 503 until the xDS side provides an Inspector.
+
+A policy's dataplanes are routed for every policy kind (`/meshes/{mesh}/{ws}/{name}/dataplanes`, Kuma's
+legacy path that `kumactl inspect <policy>` reads).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 from aiohttp import web
 
+from controlplane.api import inspect_views
 from controlplane.api.errors import ApiError
 from controlplane.api.inspection import Inspector
 from controlplane.api.keys import INSPECTOR
+from controlplane.resources.registry import KINDS
 
 
 def _inspector(request: web.Request) -> Inspector:
@@ -18,20 +27,26 @@ def _inspector(request: web.Request) -> Inspector:
 
 async def dataplane_policies(request: web.Request) -> web.Response:
     m = request.match_info
-    return web.json_response(await _inspector(request).dataplane_policies(m["mesh"], m["name"]))
+    return web.json_response(inspect_views.policies_body(_inspector(request).dataplane(m["mesh"], m["name"])))
 
 
-async def traffic_trace_dataplanes(request: web.Request) -> web.Response:
+async def policy_dataplanes(request: web.Request) -> web.Response:
     m = request.match_info
-    return web.json_response(await _inspector(request).traffic_trace_dataplanes(m["mesh"], m["name"]))
+    kind = KINDS.by_ws_path(m["ws"])
+    names = _inspector(request).policy_dataplanes(kind, m["mesh"], m["name"])
+    return web.json_response({"total": len(names), "items": [{"mesh": m["mesh"], "name": n} for n in names]})
 
 
 async def dataplane_xds(request: web.Request) -> web.Response:
     m = request.match_info
-    return web.json_response(await _inspector(request).dataplane_xds(m["mesh"], m["name"]))
+    view = _inspector(request).dataplane_xds(m["mesh"], m["name"])
+    # Rendering every resource of a big proxy takes long; off the loop, so ADS and /ready keep their latency.
+    body = await asyncio.to_thread(lambda: json.dumps(inspect_views.xds_body(view)))
+    return web.Response(text=body, content_type="application/json")
 
 
 def add_routes(app: web.Application) -> None:
+    policies = "|".join(kind.ws_path for kind in KINDS.policies())
     app.router.add_get("/meshes/{mesh}/dataplanes/{name}/policies", dataplane_policies)
     app.router.add_get("/meshes/{mesh}/dataplanes/{name}/xds", dataplane_xds)
-    app.router.add_get("/meshes/{mesh}/traffic-traces/{name}/dataplanes", traffic_trace_dataplanes)
+    app.router.add_get(f"/meshes/{{mesh}}/{{ws:{policies}}}/{{name}}/dataplanes", policy_dataplanes)

@@ -1,23 +1,26 @@
 """The seam between the HTTP API and the xDS side for Kuma-style inspection endpoints.
 
-The API only knows this Protocol; `controlplane/xds/inspect.py` implements it over the store, the policy
-functions and the snapshot cache. Returning plain JSON-ready dicts keeps the API free of xDS types.
+The API knows only this Protocol; `controlplane/xds/inspect.py` implements it over the reconciler's records,
+the snapshot cache and the ADS status. It returns typed values; `inspect_views.py` turns them into bodies.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from controlplane.resources.kind import Kind
+from controlplane.xds.inspect import DataplaneView, XdsView
+
 
 class Inspector(Protocol):
-    async def dataplane_policies(self, mesh: str, name: str) -> dict[str, object]:
-        """Matched TrafficTrace, effective backend and sampling, or why there is none."""
+    def dataplane(self, mesh: str, name: str) -> DataplaneView:
+        """Every policy plugin's decision for the dataplane, and its generated listeners."""
         ...
 
-    async def traffic_trace_dataplanes(self, mesh: str, name: str) -> dict[str, object]:
-        """Dataplanes the TrafficTrace applies to."""
+    def policy_dataplanes(self, kind: Kind, mesh: str, name: str) -> list[str]:
+        """Dataplanes on which the policy decides."""
         ...
 
-    async def dataplane_xds(self, mesh: str, name: str) -> dict[str, object]:
-        """Config last sent to the proxy per type, with ACKed version and last NACK message."""
+    def dataplane_xds(self, mesh: str, name: str) -> XdsView:
+        """Config last published for the proxy, with what its stream was sent, ACKed and NACKed."""
         ...

@@ -16,7 +16,10 @@ from controlplane.api.keys import STORE
 from controlplane.api.service import Outcome, apply_resource, get_or_none
 from controlplane.errors import ValidationError, Violation
 from controlplane.resources.codec import decode_resource, encode_resource
-from controlplane.resources.model import Kind, ResourceKey
+from controlplane.resources.kind import Kind
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import ResourceKey
+from controlplane.resources.registry import KINDS
 
 log = structlog.get_logger(__name__)
 
@@ -26,9 +29,9 @@ _PROCESS: Final = "Could not process a resource"
 
 
 def _kind(request: web.Request) -> Kind:
-    ws = request.match_info.get("ws", "meshes")
+    ws = request.match_info.get("ws", MESH.ws_path)
     try:
-        return Kind.from_ws_path(ws)
+        return KINDS.by_ws_path(ws)
     except ValueError:
         raise web.HTTPNotFound(text=f"unknown resource type {ws}") from None
 
@@ -123,7 +126,8 @@ def _check_url_matches_body(body: dict[str, object], key: ResourceKey) -> None:
 
 
 def add_routes(app: web.Application) -> None:
-    ws = "{ws:traffic-traces|dataplanes}"
+    """Kuma's routes for every kind of the registry: the global Mesh, and each mesh-scoped kind."""
+    ws = "{ws:" + "|".join(kind.ws_path for kind in KINDS if kind.mesh_scoped) + "}"
     app.router.add_get("/meshes", list_resources)
     app.router.add_get("/meshes/{name}", get_resource)
     app.router.add_put("/meshes/{name}", put_resource)

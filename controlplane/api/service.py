@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 from controlplane.errors import MeshNotFound, NotFound, ValidationError, Violation
 from controlplane.resources.codec import spec_equal
-from controlplane.resources.generated import mesh_pb2
-from controlplane.resources.model import Kind, Resource, ResourceKey
-from controlplane.resources.traffic_trace import traffic_trace_warnings
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import Resource, ResourceKey
 from controlplane.store.base import Store
 
 
@@ -46,11 +45,10 @@ async def apply_resource(store: Store, resource: Resource, *, dry_run: bool = Fa
     """Create or update `resource` (already decoded and validated); nothing is written when dry_run."""
     warnings: tuple[str, ...] = ()
     if resource.kind.mesh_scoped:
-        mesh = await get_or_none(store, ResourceKey(Kind.MESH, "", resource.mesh))
+        mesh = await get_or_none(store, ResourceKey(MESH, "", resource.mesh))
         if mesh is None:
             raise _mesh_not_found(resource.mesh)
-        if isinstance(resource.spec, mesh_pb2.TrafficTrace) and isinstance(mesh.spec, mesh_pb2.Mesh):
-            warnings = tuple(traffic_trace_warnings(resource.spec, mesh.spec))
+        warnings = tuple(resource.kind.warnings(resource.spec, mesh))
     existing = await get_or_none(store, resource.key)
     if existing is None:
         try:

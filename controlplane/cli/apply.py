@@ -14,8 +14,9 @@ import click
 
 from controlplane.cli.client import ApiClient, ApiFailure, seg
 from controlplane.errors import ValidationError
-from controlplane.resources.codec import decode_resource, encode_resource, load_yaml_documents
+from controlplane.resources.codec import decode_resource, encode_resource
 from controlplane.resources.model import Resource
+from controlplane.resources.yaml_loader import load_documents
 
 MAX_INPUT_BYTES: Final = 8 * 1024 * 1024
 
@@ -54,7 +55,7 @@ def read_input(path: str) -> str:
 
 def decode_all(text: str) -> list[Resource]:
     try:
-        documents = load_yaml_documents(text)
+        documents = load_documents(text)
     except ValidationError as exc:
         raise click.ClickException("\n".join(str(v) for v in exc.violations)) from None
     if not documents:

@@ -22,6 +22,7 @@ from controlplane.resources.codec import decode_resource
 from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.generated import mesh_pb2
 from controlplane.xds.bootstrap import build_bootstrap
+from controlplane.xds.node import node_id
 
 DEFAULT_CP_ADDRESS: Final = "127.0.0.1:5678"
 
@@ -139,7 +140,7 @@ def bootstrap(mesh: str, name: str, cp_address: str, admin_port: int, delta: boo
     cp_host, cp_port = parse_cp_address(cp_address)
     token, ca_cert = read_token_file(token_file), read_ca_cert()
     spec = fetch_dataplane(ApiClient(api_url), mesh, name)
-    config = build_bootstrap(node_id=f"{mesh}.{name}", service=identifying_service(spec), cp_host=cp_host,
+    config = build_bootstrap(node_id=node_id(mesh, name), service=identifying_service(spec), cp_host=cp_host,
                              cp_port=cp_port, admin_port=admin_port, delta=delta, token=token,
                              ca_cert_pem=ca_cert)
     emit_secret(render_bootstrap_yaml(config), output_path, f"the bootstrap of {mesh}.{name}")

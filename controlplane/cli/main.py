@@ -17,10 +17,11 @@ from controlplane.cli.transfer import export_command, import_command
 from controlplane.dataplane.command import dataplane
 from controlplane.demo.command import demo, demo_service
 from controlplane.observability import configure_logging
-from controlplane.resources.model import Kind
+from controlplane.resources.kind import Kind
+from controlplane.resources.registry import KINDS
 
-_LIST_KINDS = {k.ws_path: k for k in Kind}
-_ONE_KINDS = {k.cli_name: k for k in Kind}
+_LIST_KINDS = {k.plural: k for k in KINDS}
+_ONE_KINDS = {k.singular: k for k in KINDS}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,10 +83,10 @@ def _path(kind: Kind, mesh: str, name: str | None) -> str:
 @api_url_option
 def get(type_arg: str, name: str | None, mesh: str, output: str, size: int | None, offset: int | None,
         api_url: str) -> None:
-    """Show resources: meshes | traffic-traces | dataplanes, or mesh | traffic-trace | dataplane NAME."""
+    """Show resources: a list (meshes, traffic-traces, dataplanes, ...) or one (mesh NAME, ...)."""
     kind, is_list = _kind_for(type_arg)
     if is_list == (name is not None):
-        raise click.UsageError(f"use `get {kind.ws_path}` to list or `get {kind.cli_name} NAME` for one")
+        raise click.UsageError(f"use `get {kind.plural}` to list or `get {kind.singular} NAME` for one")
     client = ApiClient(api_url)
     query = "&".join(f"{k}={v}" for k, v in (("size", size), ("offset", offset)) if v is not None)
     try:
@@ -100,7 +101,7 @@ def get(type_arg: str, name: str | None, mesh: str, output: str, size: int | Non
         click.echo(dump(body, output))
         return
     items = body.get("items", []) if is_list else [body]
-    click.echo(table(kind.value, items if isinstance(items, list) else []))
+    click.echo(table(kind, items if isinstance(items, list) else []))
     if is_list and body.get("next"):
         shown = (offset or 0) + len(items if isinstance(items, list) else [])
         click.echo(f"Rerun command with --offset={shown} argument to retrieve more resources")

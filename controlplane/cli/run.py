@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,14 +33,14 @@ from controlplane.cli.security import (
 )
 from controlplane.errors import StoreUnavailable
 from controlplane.observability import LOG_FORMATS, Metrics, configure_logging
-from controlplane.runtime import MemoryKeeper, raise_gen0_threshold, sample_loop_lag
+from controlplane.runtime import MemoryKeeper, sample_loop_lag, tune_process, tune_running_loop
 from controlplane.store.base import Store
 from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, open_store
 from controlplane.xds.authn import DATAPLANE_AUTH_MODES, Authenticator, TokenAuthenticator
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.inspect import XdsInspector
 from controlplane.xds.observer import StatusRegistry
-from controlplane.xds.reconciler import Reconciler
+from controlplane.xds.reconciler import Reconciler, ReconcilerObserver
 from controlplane.xds.server import start_ads_server
 from controlplane.xds.telemetry import MetricsObserver
 
@@ -130,9 +130,11 @@ class ControlPlane:
 
 
 @asynccontextmanager
-async def running(config: RunConfig) -> AsyncIterator[ControlPlane]:
+async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = ()) -> AsyncIterator[ControlPlane]:
     """Start everything, yield the handles, and on exit stop in order: stop accepting (gRPC with a grace
-    period, then HTTP), stop producing config (cancel the reconciler), close the store."""
+    period, then HTTP), stop producing config (cancel the reconciler), close the store. `observers` are
+    told about the reconciler's passes and publishes, besides the metrics. No process tuning here
+    (runtime.py): that is `serve()`'s."""
     metrics = Metrics()
     tls = load_server_tls(config.tls_cert_file, config.tls_key_file)
     tokens = await asyncio.to_thread(open_tokens, config.store_url, config.signing_key_file)
@@ -145,15 +147,11 @@ async def running(config: RunConfig) -> AsyncIterator[ControlPlane]:
     async with AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
         cache, status, telemetry = SnapshotCache(), StatusRegistry(), MetricsObserver(metrics)
-        keeper = MemoryKeeper(status.stream_count)
-        raise_gen0_threshold()
         reconciler = Reconciler(store, cache, metrics, debounce_s=config.debounce_s, max_wait_s=config.max_wait_s,
-                                debounce_first_s=config.debounce_first_s, on_published=telemetry.published,
-                                after_pass=keeper.after_pass)
+                                debounce_first_s=config.debounce_first_s, observers=(telemetry, *observers))
         async with asyncio.TaskGroup() as tasks:
             reconciling = tasks.create_task(reconciler.run(), name="reconciler")
-            upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag"),
-                      tasks.create_task(keeper.run(), name="memory-keeper")]
+            upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag")]
             grpc_server, xds_port = await start_ads_server(
                 cache, config.xds_host, config.xds_port, telemetry, status=status,
                 authenticator=authenticator, credentials=tls.grpc_credentials if tls else None,
@@ -176,15 +174,25 @@ async def running(config: RunConfig) -> AsyncIterator[ControlPlane]:
 
 
 async def serve(config: RunConfig) -> None:
-    """Run until SIGINT/SIGTERM; a failing component ends the process with an error."""
+    """Run until SIGINT/SIGTERM; a failing component ends the process with an error.
+
+    The process edge: the only place that tunes the interpreter (controlplane/runtime.py)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running(config) as plane:
+    tune_process()
+    keeper = MemoryKeeper()
+    async with running(config, observers=(keeper,)) as plane:
+        tune_running_loop()
+        upkeep = asyncio.create_task(keeper.run(plane.status.stream_count), name="memory-keeper")
         log.info("control_plane_started", store=_redact(config.store_url), pid=os.getpid(),
                  api_port=plane.api_port, xds_port=plane.xds_port)
-        await stop.wait()
+        try:
+            await stop.wait()
+        finally:
+            upkeep.cancel()
+            await asyncio.gather(upkeep, return_exceptions=True)
         log.info("control_plane_stopping")
 
 

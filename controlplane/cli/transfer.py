@@ -23,12 +23,14 @@ import yaml
 from controlplane.cli.apply import apply_all, decode_all, read_input
 from controlplane.cli.client import ApiClient, api_url_option
 from controlplane.errors import NotFound
-from controlplane.resources.codec import encode_resource, load_yaml_documents
-from controlplane.resources.model import Kind, Resource
+from controlplane.resources.codec import encode_resource
+from controlplane.resources.model import Resource
+from controlplane.resources.registry import KINDS
+from controlplane.resources.yaml_loader import load_documents
 from controlplane.store.base import Store
 from controlplane.store.factory import open_store
 
-KIND_ORDER = (Kind.MESH, Kind.TRAFFIC_TRACE, Kind.DATAPLANE)
+KIND_ORDER = KINDS.all()  # meshes first, dataplanes last: an order `apply` accepts
 PAGE_SIZE = 1000
 
 
@@ -99,7 +101,7 @@ def _times(documents: list[object]) -> list[tuple[datetime | None, datetime | No
 async def import_store(url: str, text: str) -> list[str]:
     """Create or update each resource on the store directly, keeping exported timestamps on create."""
     resources = decode_all(text)
-    times = _times(load_yaml_documents(text))
+    times = _times(load_documents(text))
     ordered = sorted(zip(resources, times, strict=True), key=lambda pair: KIND_ORDER.index(pair[0].kind))
     store = await open_store(url)
     lines = []

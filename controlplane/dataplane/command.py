@@ -21,7 +21,7 @@ from controlplane.cli.client import api_url_option
 from controlplane.dataplane.envoy import EnvoyFailed, EnvoyNotFound, exit_status, find_envoy
 from controlplane.dataplane.runner import DataplaneRun, run_dataplane
 from controlplane.observability import LOG_FORMATS, configure_logging
-from controlplane.resources.model import Kind
+from controlplane.resources.dataplane import DATAPLANE
 
 
 @click.group()
@@ -55,7 +55,7 @@ def run(path: str, variables: tuple[str, ...], cp_address: str, token_file: Path
     if variables:
         text = chevron.render(text, parse_vars(variables))
     resources = decode_all(text)
-    if len(resources) != 1 or resources[0].kind is not Kind.DATAPLANE:
+    if len(resources) != 1 or resources[0].kind is not DATAPLANE:
         found = ", ".join(f"{r.kind.value} {r.name!r}" for r in resources)
         raise click.ClickException(f"{path}: expected exactly one Dataplane, found {found}")
     try:

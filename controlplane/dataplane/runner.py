@@ -30,6 +30,7 @@ from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.model import Resource
 from controlplane.xds.bootstrap import build_bootstrap
+from controlplane.xds.node import node_id
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +55,7 @@ class DataplaneRun:
 
     @property
     def node_id(self) -> str:
-        return f"{self.resource.mesh}.{self.resource.name}"
+        return node_id(self.resource.mesh, self.resource.name)
 
 
 async def run_dataplane(config: DataplaneRun) -> int:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from controlplane.xds.node import node_id
+
 MESH: Final = "default"
 HOST: Final = "127.0.0.1"
 SERVICES: Final = ("frontend", "backend", "db")
@@ -54,7 +56,7 @@ class Hop:
 
     @property
     def node_id(self) -> str:
-        return f"{MESH}.{self.dataplane_name}"
+        return node_id(MESH, self.dataplane_name)
 
     @property
     def inbound_url(self) -> str:

@@ -10,7 +10,6 @@ always canonical.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
@@ -18,34 +17,16 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from controlplane.errors import ValidationError, Violation
-from controlplane.resources.dataplane import validate_dataplane
-from controlplane.resources.mesh import normalize_mesh, validate_mesh
-from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.kind import Kind
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import Resource, ResourceKey
+from controlplane.resources.registry import KINDS
 from controlplane.resources.schema import check_message, json_field_names
-from controlplane.resources.traffic_trace import normalize_traffic_trace, validate_traffic_trace
-from controlplane.resources.yaml_loader import load_documents
 
 ENVELOPE_OUT: Final = ("creationTime", "modificationTime")
 MAX_NAME_LENGTH: Final = 253
 _NAME: Final = re.compile(r"^[0-9a-z-_.]*\Z")
 _MESH_NAME: Final = re.compile(r"^[0-9a-z-_]*\Z")
-
-_NORMALIZERS: Final[dict[Kind, Callable[[dict[str, object]], list[Violation]]]] = {
-    Kind.MESH: normalize_mesh,
-    Kind.TRAFFIC_TRACE: normalize_traffic_trace,
-    Kind.DATAPLANE: lambda doc: [],
-}
-_VALIDATORS: Final[dict[Kind, Callable[[Message], list[Violation]]]] = {
-    Kind.MESH: lambda spec: validate_mesh(spec),
-    Kind.TRAFFIC_TRACE: lambda spec: validate_traffic_trace(spec),
-    Kind.DATAPLANE: lambda spec: validate_dataplane(spec),
-}
-
-
-def load_yaml_documents(text: str) -> list[object]:
-    """Every non-empty document of a (multi-document) YAML text; a syntax error names line and column, and
-    the limits of `yaml_loader` (document count, alias expansion, depth) give a clear error too."""
-    return load_documents(text)
 
 
 def validate_name(value: object, path: str, pattern: re.Pattern[str], chars: str) -> list[Violation]:
@@ -79,13 +60,13 @@ def decode_resource(doc: object) -> Resource:
     name, mesh = body.pop("name", None), body.pop("mesh", None) if kind.mesh_scoped else ""
     for out_only in ENVELOPE_OUT:
         body.pop(out_only, None)  # accepted so `get -o yaml` output re-applies; the store owns them
-    violations.extend(_NORMALIZERS[kind](body))
+    violations.extend(kind.normalize(body))
     spec = kind.new_spec()
     structure = check_message(body, spec.DESCRIPTOR, "")
     violations.extend(_with_envelope_fields(structure, kind, spec))
     if not structure:
         json_format.ParseDict(body, spec)
-        violations.extend(_VALIDATORS[kind](spec))
+        violations.extend(kind.validate(spec))
     if violations:
         raise ValidationError(violations)
     return Resource(ResourceKey(kind, str(mesh), str(name)), spec)
@@ -96,10 +77,10 @@ def _decode_envelope(body: dict[object, object]) -> tuple[Kind | None, list[Viol
     if type_name is None or type_name == "":
         return None, [Violation("type", "cannot be empty")]
     try:
-        kind = Kind.from_type(str(type_name))
+        kind = KINDS.by_type(str(type_name))
     except ValueError as exc:
         return None, [Violation("type", str(exc))]
-    if kind is Kind.MESH:  # a mesh name is the node id's prefix up to the first '.': no dots (§4.2)
+    if kind is MESH:  # a mesh name is the node id's prefix up to the first '.': no dots (§4.2)
         return kind, validate_mesh_name(body.get("name"), "name")
     violations = validate_name(body.get("name"), "name", _NAME, "'-', '_', '.'")
     if kind.mesh_scoped:
@@ -140,36 +121,9 @@ def encode_resource(resource: Resource) -> dict[str, object]:
     if resource.modification_time is not None:
         out["modificationTime"] = format_time(resource.modification_time)
     spec = json_format.MessageToDict(resource.spec)
-    _canonical_maps(spec)
+    resource.kind.canonicalize(spec)
     out.update(spec)
     return out
-
-
-def _sorted(value: object) -> object:
-    return dict(sorted(value.items())) if isinstance(value, dict) else value
-
-
-def _canonical_maps(spec: dict[str, object]) -> None:
-    """Map fields (tags, selector matches) and Struct confs come out in storage order, which differs between
-    stores; sort them so output is canonical and an export is byte-identical whichever store it came from.
-    Struct keeps numbers as doubles, so integral ones are printed as `port: 8126`, not `port: 8126.0`."""
-    tracing = spec.get("tracing")
-    for backend in _items(tracing.get("backends") if isinstance(tracing, dict) else None):
-        conf = backend.get("conf")
-        if isinstance(conf, dict):
-            backend["conf"] = {k: int(v) if isinstance(v, float) and v.is_integer() else v
-                               for k, v in sorted(conf.items())}
-    for selector in _items(spec.get("selectors")):
-        selector["match"] = _sorted(selector.get("match"))
-    networking = spec.get("networking")
-    if isinstance(networking, dict):
-        for listener in [*_items(networking.get("inbound")), *_items(networking.get("outbound"))]:
-            if "tags" in listener:
-                listener["tags"] = _sorted(listener["tags"])
-
-
-def _items(value: object) -> list[dict[str, object]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def format_time(value: datetime) -> str:

@@ -1,4 +1,5 @@
-"""Dataplane validation in Kuma's style (`dataplane_validator.go`, reference kuma-tracing.md §4.1).
+"""Dataplane: the kind descriptor, validation in Kuma's style (`dataplane_validator.go`, reference
+kuma-tracing.md §4.1) and the proxy's identifying service.
 
 Beyond Kuma: addresses must be an IP or a DNS name, and no two inbounds may listen on the same address:port,
 because either would make Envoy reject the generated listeners.
@@ -6,18 +7,26 @@ because either would make Envoy reject the generated listeners.
 
 from __future__ import annotations
 
-import ipaddress
+from datetime import datetime
+from typing import Final
+
+from google.protobuf.message import Message
 
 from controlplane.errors import Violation
+from controlplane.resources import columns
+from controlplane.resources.addresses import is_unspecified_ip, valid_host
 from controlplane.resources.generated import mesh_pb2
-from controlplane.resources.mesh import valid_host
+from controlplane.resources.kind import Column, Document, Item, Kind
 from controlplane.resources.paths import field, index, key
 from controlplane.resources.tags import PROTOCOL_TAG, PROTOCOLS, SERVICE_TAG, validate_tags
+
+UNKNOWN_SERVICE: Final = "unknown"
 
 _PORT_MESSAGE = "port must be in the range [1, 65535]"
 
 
-def validate_dataplane(spec: mesh_pb2.Dataplane) -> list[Violation]:
+def validate_dataplane(spec: Message) -> list[Violation]:
+    assert isinstance(spec, mesh_pb2.Dataplane)
     if not spec.HasField("networking"):
         return [Violation("networking", "must be defined")]
     net = spec.networking
@@ -46,11 +55,8 @@ def validate_dataplane(spec: mesh_pb2.Dataplane) -> list[Violation]:
 def _address_problems(address: str, path: str, *, unspecified_ok: bool) -> list[Violation]:
     if not valid_host(address):
         return [Violation(path, "address has to be valid IP address or domain name")]
-    try:
-        if not unspecified_ok and ipaddress.ip_address(address).is_unspecified:
-            return [Violation(path, "must not be 0.0.0.0 or ::")]
-    except ValueError:
-        pass
+    if not unspecified_ok and is_unspecified_ip(address):
+        return [Violation(path, "must not be 0.0.0.0 or ::")]
     return []
 
 
@@ -96,6 +102,42 @@ def _validate_outbound(outbound: mesh_pb2.Dataplane.Networking.Outbound, path: s
 
 
 def identifying_service(spec: mesh_pb2.Dataplane) -> str:
-    """Alphabetically first `kuma.io/service` of the inbounds, `unknown` if none (Kuma's GetIdentifyingService)."""
-    services = sorted(i.tags[SERVICE_TAG] for i in spec.networking.inbound if SERVICE_TAG in i.tags)
-    return services[0] if services else "unknown"
+    """Alphabetically first `kuma.io/service` of the inbounds, `unknown` if none (Kuma's
+    GetIdentifyingService). Feeds `node.cluster` in the bootstrap (zipkin's local service name) and the
+    service name of outbound tracing (Datadog's service), so both always agree."""
+    services = sorted(i.tags[SERVICE_TAG] for i in spec.networking.inbound if i.tags.get(SERVICE_TAG))
+    return services[0] if services else UNKNOWN_SERVICE
+
+
+def canonicalize_dataplane(spec: Document) -> None:
+    """Tags come out in storage order, which differs between stores; sort them."""
+    networking = spec.get("networking")
+    if not isinstance(networking, dict):
+        return
+    for direction in ("inbound", "outbound"):
+        listeners = networking.get(direction)
+        for listener in listeners if isinstance(listeners, list) else []:
+            if isinstance(listener, dict) and isinstance(listener.get("tags"), dict):
+                listener["tags"] = dict(sorted(listener["tags"].items()))
+
+
+def tags_column(item: Item, now: datetime) -> str:
+    networking = item.get("networking")
+    inbound = networking.get("inbound", []) if isinstance(networking, dict) else []
+    tags: dict[str, str] = {}
+    for i in inbound if isinstance(inbound, list) else []:
+        tags.update(i.get("tags", {}) if isinstance(i, dict) else {})
+    return " ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+
+
+DATAPLANE: Final = Kind(
+    name="Dataplane",
+    ws_path="dataplanes",
+    singular="dataplane",
+    plural="dataplanes",
+    mesh_scoped=True,
+    spec_type=mesh_pb2.Dataplane,
+    validate=validate_dataplane,
+    columns=(columns.MESH, columns.NAME, Column("TAGS", tags_column), columns.AGE),
+    canonicalize=canonicalize_dataplane,
+)

@@ -1,68 +1,19 @@
 """The in-memory value of a stored resource: kind, mesh, name, the typed spec, and store metadata.
 
+Kinds are descriptors (`kind.py`); the registry of this control plane's kinds is `registry.py`.
+
 Deliberately free of any store or transport detail: the store persists these, the codec turns them into
 Kuma's JSON/YAML, and generation reads `spec`.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
 from google.protobuf.message import Message
 
-from controlplane.resources.generated import mesh_pb2
-
-
-class Kind(enum.Enum):
-    """Resource kinds, valued by Kuma's `type` string."""
-
-    MESH = "Mesh"
-    TRAFFIC_TRACE = "TrafficTrace"
-    DATAPLANE = "Dataplane"
-
-    @property
-    def mesh_scoped(self) -> bool:
-        return self is not Kind.MESH
-
-    @property
-    def ws_path(self) -> str:
-        """Plural path segment used by the HTTP API (`/meshes/{mesh}/traffic-traces`)."""
-        return _WS_PATHS[self]
-
-    @property
-    def cli_name(self) -> str:
-        """Singular name used by the CLI (`controlplane delete traffic-trace NAME`)."""
-        return _CLI_NAMES[self]
-
-    def new_spec(self) -> Message:
-        return _SPEC_TYPES[self]()
-
-    @classmethod
-    def from_type(cls, type_name: str) -> Kind:
-        """Kind for a document's `type`; ValueError lists the known types."""
-        for kind in cls:
-            if kind.value == type_name:
-                return kind
-        raise ValueError(f'unknown type "{type_name}". Available types: {", ".join(k.value for k in cls)}')
-
-    @classmethod
-    def from_ws_path(cls, path: str) -> Kind:
-        for kind, ws in _WS_PATHS.items():
-            if ws == path:
-                return kind
-        raise ValueError(path)
-
-
-_WS_PATHS: Final = {Kind.MESH: "meshes", Kind.TRAFFIC_TRACE: "traffic-traces", Kind.DATAPLANE: "dataplanes"}
-_CLI_NAMES: Final = {Kind.MESH: "mesh", Kind.TRAFFIC_TRACE: "traffic-trace", Kind.DATAPLANE: "dataplane"}
-_SPEC_TYPES: Final[dict[Kind, type[Message]]] = {
-    Kind.MESH: mesh_pb2.Mesh,
-    Kind.TRAFFIC_TRACE: mesh_pb2.TrafficTrace,
-    Kind.DATAPLANE: mesh_pb2.Dataplane,
-}
+from controlplane.resources.kind import Kind
 
 
 @dataclass(frozen=True, slots=True)

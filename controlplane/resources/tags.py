@@ -14,6 +14,7 @@ from controlplane.resources.paths import key
 
 SERVICE_TAG: Final = "kuma.io/service"
 PROTOCOL_TAG: Final = "kuma.io/protocol"
+ZONE_TAG: Final = "kuma.io/zone"
 PROTOCOLS: Final = ("grpc", "http", "http2", "kafka", "tcp")
 _TAG_NAME: Final = re.compile(r"^[a-zA-Z0-9.\-_:/]*\Z")
 _SELECTOR_VALUE: Final = re.compile(r"^([a-zA-Z0-9.\-_:/]*|\*)\Z")

@@ -26,7 +26,8 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.kind import Kind
+from controlplane.resources.model import Resource, ResourceKey
 
 
 class ChangeKind(enum.Enum):

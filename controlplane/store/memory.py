@@ -8,7 +8,10 @@ are copied on the way in and out: the store never shares a message object with a
 from __future__ import annotations
 
 from controlplane.errors import AlreadyExists, Conflict, MeshNotFound, NotFound, StoreUnavailable
-from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.kind import Kind
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import Resource, ResourceKey
+from controlplane.resources.registry import KINDS
 from controlplane.store import rules
 from controlplane.store.base import Change, ChangeKind, Page
 from controlplane.store.fanout import ChangeFanout, ChangeStream
@@ -19,7 +22,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         # (mesh, name) -> resource, per kind: (mesh, name) is also the list order.
-        self._by_kind: dict[Kind, dict[tuple[str, str], Resource]] = {kind: {} for kind in Kind}
+        self._by_kind: dict[Kind, dict[tuple[str, str], Resource]] = {kind: {} for kind in KINDS}
         self._fanout = ChangeFanout()
         self._closed = False
 
@@ -44,7 +47,7 @@ class MemoryStore:
         slot = (resource.mesh, resource.name)
         if slot in table:
             raise AlreadyExists(str(resource.key))
-        if resource.kind.mesh_scoped and ("", resource.mesh) not in self._by_kind[Kind.MESH]:
+        if resource.kind.mesh_scoped and ("", resource.mesh) not in self._by_kind[MESH]:
             raise MeshNotFound(resource.mesh)
         created, modified = rules.create_times(resource)
         stored = Resource(resource.key, rules.copy_spec(resource.spec), 1, created, modified)
@@ -75,10 +78,10 @@ class MemoryStore:
     async def delete(self, key: ResourceKey) -> None:
         self._check_open()
         removed = [self._find(key)]
-        if key.kind is Kind.MESH:
+        if key.kind is MESH:
             owned = [
                 r
-                for kind in Kind
+                for kind in KINDS
                 if kind.mesh_scoped
                 for r in self._by_kind[kind].values()
                 if r.mesh == key.name

@@ -44,7 +44,10 @@ from controlplane.errors import (
     NotFound,
     StoreUnavailable,
 )
-from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.kind import Kind
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import Resource, ResourceKey
+from controlplane.resources.registry import KINDS
 from controlplane.store import rules
 from controlplane.store.base import Change, ChangeKind, Page
 from controlplane.store.fanout import ChangeStream
@@ -185,7 +188,7 @@ class PostgresStore:
             # this check waits for the delete and finds no mesh; no resource outlives its mesh.
             if key.kind.mesh_scoped and await conn.fetchval(
                 "SELECT 1 FROM resources WHERE kind = $1 AND mesh = '' AND name = $2 FOR SHARE",
-                Kind.MESH.value, key.mesh,
+                MESH.value, key.mesh,
             ) is None:  # fmt: skip
                 raise MeshNotFound(key.mesh)
             revision = await conn.fetchval(
@@ -236,13 +239,13 @@ class PostgresStore:
             if version is None:
                 raise NotFound(str(key))
             removed: list[tuple[ResourceKey, int]] = []
-            if key.kind is Kind.MESH:
+            if key.kind is MESH:
                 owned = await conn.fetch(
                     "DELETE FROM resources WHERE mesh = $1 AND kind <> $2 RETURNING kind, name, version",
-                    key.name, Kind.MESH.value,
+                    key.name, MESH.value,
                 )  # fmt: skip
                 removed = sorted(
-                    ((ResourceKey(Kind(r["kind"]), key.name, r["name"]), int(r["version"])) for r in owned),
+                    ((ResourceKey(KINDS.by_type(r["kind"]), key.name, r["name"]), int(r["version"])) for r in owned),
                     key=lambda item: rules.cascade_order(item[0]),
                 )
             removed.append((key, int(version)))

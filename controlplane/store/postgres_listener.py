@@ -42,7 +42,9 @@ from typing import Final
 import asyncpg
 import structlog
 
-from controlplane.resources.model import Kind, ResourceKey
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import ResourceKey
+from controlplane.resources.registry import KINDS
 from controlplane.store.base import Change, ChangeKind
 from controlplane.store.fanout import ChangeStream
 from controlplane.store.postgres_schema import CHANGES_CHANNEL, DATABASE_ERRORS, is_unavailable
@@ -73,7 +75,7 @@ def encode(change: Change, revision: int) -> str:
 def decode(payload: str) -> Notice:
     """Parse a notification payload; ValueError (or KeyError/TypeError) if it is not one of ours."""
     data = json.loads(payload)
-    key = ResourceKey(Kind(data["kind"]), str(data["mesh"]), str(data["name"]))
+    key = ResourceKey(KINDS.by_type(data["kind"]), str(data["mesh"]), str(data["name"]))
     return Notice(Change(ChangeKind(data["op"]), key, int(data["version"])), int(data["revision"]))
 
 
@@ -285,7 +287,7 @@ class ChangeListener:
     async def _resync(self, session: _Session, *, emit: bool) -> int:
         """Snapshot every (key, version, revision) after LISTEN; with `emit`, report what changed."""
         rows = await session.conn.fetch("SELECT kind, mesh, name, version, revision FROM resources")
-        fresh = {ResourceKey(Kind(r["kind"]), r["mesh"], r["name"]): (int(r["version"]), int(r["revision"]))
+        fresh = {ResourceKey(KINDS.by_type(r["kind"]), r["mesh"], r["name"]): (int(r["version"]), int(r["revision"]))
                  for r in rows}  # fmt: skip
         changes = diff(self._known, fresh) if emit else []
         self._known = fresh
@@ -309,11 +311,11 @@ def diff(
     their Mesh), then creations and updates (meshes before what they contain)."""
     gone = sorted(
         (k for k in known if k not in fresh),
-        key=lambda k: (k.kind is Kind.MESH, k.mesh, k.kind.value, k.name),
+        key=lambda k: (k.kind is MESH, k.mesh, k.kind.value, k.name),
     )
     moved = sorted(
         (k for k, (_, revision) in fresh.items() if k not in known or known[k][1] != revision),
-        key=lambda k: (k.kind is not Kind.MESH, k.mesh, k.kind.value, k.name),
+        key=lambda k: (k.kind is not MESH, k.mesh, k.kind.value, k.name),
     )
     return [Change(ChangeKind.DELETED, k, known[k][0]) for k in gone] + [
         Change(ChangeKind.CREATED if k not in known else ChangeKind.UPDATED, k, fresh[k][0]) for k in moved

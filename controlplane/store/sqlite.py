@@ -33,7 +33,10 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from controlplane.errors import AlreadyExists, Conflict, MeshNotFound, NotFound, StoreUnavailable
-from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.kind import Kind
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import Resource, ResourceKey
+from controlplane.resources.registry import KINDS
 from controlplane.store import rules, sqlite_schema
 from controlplane.store.base import Change, ChangeKind, Page
 from controlplane.store.fanout import ChangeFanout, ChangeStream
@@ -197,7 +200,7 @@ def _insert(
     try:
         with transaction(conn):
             if key.kind.mesh_scoped and conn.execute(
-                "SELECT 1 FROM resources WHERE kind = ? AND mesh = '' AND name = ?", (Kind.MESH.value, key.mesh)
+                "SELECT 1 FROM resources WHERE kind = ? AND mesh = '' AND name = ?", (MESH.value, key.mesh)
             ).fetchone() is None:
                 raise MeshNotFound(key.mesh)
             conn.execute(
@@ -240,16 +243,16 @@ def _delete(conn: sqlite3.Connection, key: ResourceKey) -> tuple[None, list[Chan
         if row is None:
             raise NotFound(str(key))
         removed: list[Change] = []
-        if key.kind is Kind.MESH:
+        if key.kind is MESH:
             owned = conn.execute(
                 "SELECT kind, name, version FROM resources WHERE mesh = ? AND kind != ?",
-                (key.name, Kind.MESH.value),
+                (key.name, MESH.value),
             ).fetchall()
             keys = sorted(
-                ((ResourceKey(Kind(kind), key.name, name), int(version)) for kind, name, version in owned),
+                ((ResourceKey(KINDS.by_type(kind), key.name, name), int(version)) for kind, name, version in owned),
                 key=lambda item: rules.cascade_order(item[0]),
             )
             removed = [Change(ChangeKind.DELETED, k, v) for k, v in keys]
-            conn.execute("DELETE FROM resources WHERE mesh = ? AND kind != ?", (key.name, Kind.MESH.value))
+            conn.execute("DELETE FROM resources WHERE mesh = ? AND kind != ?", (key.name, MESH.value))
         conn.execute(f"DELETE FROM resources WHERE {_KEY_MATCH}", _key_params(key))
     return None, [*removed, Change(ChangeKind.DELETED, key, int(row[0]))]

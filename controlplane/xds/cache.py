@@ -16,7 +16,8 @@ import enum
 
 import structlog
 
-from controlplane.xds.snapshot import ResourceInterner, Snapshot
+from controlplane.xds.entries import ResourceInterner
+from controlplane.xds.snapshot import Snapshot
 
 log = structlog.get_logger(__name__)
 
@@ -47,21 +48,18 @@ class Watch:
 
 
 class Published(enum.Enum):
-    """Outcome of `set_snapshot`; falsy only when the snapshot was refused."""
+    """Outcome of `set_snapshot`."""
 
     CHANGED = "changed"
     UNCHANGED = "unchanged"
     REFUSED = "refused"
 
-    def __bool__(self) -> bool:
-        return self is not Published.REFUSED
-
 
 class SnapshotCache:
     """Per-node snapshots plus watches. Loop-thread only; every method is synchronous and O(watchers).
 
-    `interner` is shared by whoever builds snapshots (`Snapshot.build(..., interner=cache.interner)`), so
-    identical resources of many proxies are serialised and stored once.
+    `interner` is shared by whoever generates snapshots for this cache (the reconciler), so identical
+    resources of many proxies, and of successive passes, are built, serialised and stored once.
     """
 
     def __init__(self) -> None:

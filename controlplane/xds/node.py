@@ -36,6 +36,11 @@ class NodeId:
         return f"{self.mesh}.{self.name}"
 
 
+def node_id(mesh: str, name: str) -> str:
+    """The node id of dataplane `name` in `mesh` (the one place that formats it)."""
+    return str(NodeId(mesh=mesh, name=name))
+
+
 def parse_node_id(raw: str) -> NodeId:
     """Parse Kuma's `<mesh>.<name>` (Kuma `ParseProxyIdFromString`).
 

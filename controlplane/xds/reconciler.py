@@ -21,20 +21,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
 from controlplane.errors import GenerationError, NotFound, StoreUnavailable
 from controlplane.observability import Metrics
-from controlplane.policy import TracingResolution
-from controlplane.resources.model import Kind, Resource
+from controlplane.policies.plugins import ProxyPolicies
+from controlplane.resources.dataplane import DATAPLANE
+from controlplane.resources.model import Resource
+from controlplane.resources.registry import KINDS
 from controlplane.store.base import Change, ChangeKind, Store
 from controlplane.xds.cache import Published, SnapshotCache
-from controlplane.xds.generate import MeshContext, Proxy, build_mesh_context, build_proxy, generate_snapshot
-from controlplane.xds.generate.context import service_of
-from controlplane.xds.snapshot import ResourceInterner, Snapshot
+from controlplane.xds.entries import ResourceInterner
+from controlplane.xds.generate.context import MeshContext, Proxy, build_mesh_context, build_proxy, service_of
+from controlplane.xds.generate.generators import generate_snapshot
+from controlplane.xds.generate.notes import ListenerNote
+from controlplane.xds.node import node_id
+from controlplane.xds.snapshot import Snapshot
 from controlplane.xds.world import World
 
 log = structlog.get_logger(__name__)
@@ -45,12 +51,26 @@ YIELD_AFTER_S = 0.005
 """Longest stretch of generation between yields to the event loop (STYLE §4.5). A time budget rather than
 a proxy count, so the loop lag stays bounded whatever a proxy costs, and streams woken by the snapshots
 just published get to write them while the pass goes on instead of after it."""
-PublishHook = Callable[[str, Snapshot, float], None]
-PassHook = Callable[[], None]
 
 
-def node_id(mesh: str, name: str) -> str:
-    return f"{mesh}.{name}"
+class ReconcilerObserver(Protocol):
+    """Told about the reconciler's work; synchronous, must not block (telemetry, heap upkeep, tests)."""
+
+    def on_published(self, node_id: str, snapshot: Snapshot, started: float) -> None:
+        """A changed snapshot for `node_id` was published, from changes first seen at `started`."""
+
+    def on_pass_done(self, changes: int) -> None:
+        """A regeneration pass ended: the initial one (`changes` = 0) or one per batch of store changes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRecord:
+    """What the last pass decided and generated for one proxy (read by inspection): every policy plugin's
+    decision, and per listener whether it was traced and why not. `listeners` is of the last *published*
+    snapshot; () before the first one."""
+
+    policies: ProxyPolicies
+    listeners: tuple[ListenerNote, ...] = ()
 
 
 @dataclass
@@ -65,6 +85,8 @@ class _Dirty:
 
 
 class Reconciler:
+    """Owns the mirror of the store (`world`) and, per proxy, the last decisions (`records`)."""
+
     def __init__(
         self,
         store: Store,
@@ -74,20 +96,17 @@ class Reconciler:
         debounce_s: float = 0.1,
         max_wait_s: float = 1.0,
         debounce_first_s: float = 0.02,
-        on_published: PublishHook | None = None,
-        after_pass: PassHook | None = None,
+        observers: Sequence[ReconcilerObserver] = (),
     ) -> None:
         self.store, self.cache, self.metrics = store, cache, metrics
         self.debounce_s, self.max_wait_s, self.debounce_first_s = debounce_s, max_wait_s, debounce_first_s
         self._last_batch_at = float("-inf")
         self.world = World()
-        self.resolutions: dict[str, TracingResolution] = {}
+        self.records: dict[str, ProxyRecord] = {}
+        """Node id → what the last pass decided and generated for it."""
         self._interner: ResourceInterner = cache.interner
-        self._on_published = on_published
-        self._after_pass = after_pass
+        self._observers = tuple(observers)
         self.ready = asyncio.Event()
-        self.idle = True
-        """False while a batch is being mirrored and regenerated (tests and benchmarks wait on it)."""
 
     async def run(self) -> None:
         """Load everything, publish every proxy, then follow the store until cancelled."""
@@ -97,9 +116,9 @@ class Reconciler:
             started = time.perf_counter()
             for mesh in self.world.mesh_names():
                 await self._regenerate(mesh, None, started)
-            self._pass_done()
+            self._pass_done(0)
             self.ready.set()
-            log.info("reconciler_ready", meshes=len(self.world.mesh_names()), proxies=len(self.resolutions))
+            log.info("reconciler_ready", meshes=len(self.world.mesh_names()), proxies=len(self.records))
             async for batch in self._batches(changes):
                 await self._apply(batch)
         finally:
@@ -109,7 +128,7 @@ class Reconciler:
         backoff = STORE_RETRY_MIN_S
         while True:
             try:
-                pages = [await self.store.list(kind) for kind in (Kind.MESH, Kind.TRAFFIC_TRACE, Kind.DATAPLANE)]
+                pages = [await self.store.list(kind) for kind in KINDS]
                 break
             except StoreUnavailable as exc:
                 log.warning("store_unavailable", error=str(exc), retry_in_s=backoff)
@@ -141,20 +160,18 @@ class Reconciler:
 
     async def _apply(self, item: tuple[list[Change], float]) -> None:
         batch, started = item
-        latest = {(c.key.kind, c.key.mesh, c.key.name): c for c in batch}
-        self.idle = False
+        latest = {c.key: c for c in batch}
         try:
             dirty = await self._mirror_all(list(latest.values()))
             log.debug("changes_coalesced", changes=len(batch), keys=len(latest))
             for mesh in sorted(dirty.policy_meshes | set(dirty.proxies)):
                 await self._regenerate(mesh, dirty, started)
         finally:
-            self.idle = True
-            self._pass_done()
+            self._pass_done(len(batch))
 
-    def _pass_done(self) -> None:
-        if self._after_pass is not None:
-            self._after_pass()
+    def _pass_done(self, changes: int) -> None:
+        for observer in self._observers:
+            observer.on_pass_done(changes)
 
     async def _mirror_all(self, changes: list[Change]) -> _Dirty:
         """Mirror a batch; while the store is unavailable keep the current snapshots and retry the batch.
@@ -184,7 +201,7 @@ class Reconciler:
                 new = None
         old = self.world.put(new) if new is not None else self.world.remove(key)
         mesh = self.world.mesh_of(key)
-        if key.kind is not Kind.DATAPLANE:
+        if key.kind is not DATAPLANE:
             dirty.policy_meshes.add(mesh)
             return
         if new is None:
@@ -196,7 +213,7 @@ class Reconciler:
 
     def _forget(self, mesh: str, name: str) -> None:
         node = node_id(mesh, name)
-        self.resolutions.pop(node, None)
+        self.records.pop(node, None)
         self.cache.clear(node)
         log.info("proxy_removed", node_id=node)
 
@@ -207,7 +224,7 @@ class Reconciler:
             for name in list(group.dataplanes):
                 self._forget(mesh, name)
             return
-        ctx = build_mesh_context(group.mesh, list(group.traffic_traces.values()), list(group.dataplanes.values()))
+        ctx = build_mesh_context(group.mesh, group.all_policies(), list(group.dataplanes.values()))
         explicit = dirty.proxies.get(mesh, set()) if dirty is not None else set()
         policy = dirty is None or mesh in dirty.policy_meshes
         todo: list[tuple[str, Proxy]] = []
@@ -215,9 +232,11 @@ class Reconciler:
         for dataplane in ctx.dataplanes:
             proxy = build_proxy(ctx, dataplane)
             node = node_id(mesh, dataplane.name)
-            resolution_changed = self.resolutions.get(node) != proxy.tracing
-            self.resolutions[node] = proxy.tracing
-            if dataplane.name in explicit or (policy and (resolution_changed or dirty is None)):
+            record = self.records.get(node)
+            decisions_changed = record is None or record.policies != proxy.policies
+            if decisions_changed:
+                self.records[node] = ProxyRecord(proxy.policies, record.listeners if record is not None else ())
+            if dataplane.name in explicit or (policy and (decisions_changed or dirty is None)):
                 todo.append((node, proxy))
             await budget.tick()
         # Proxies with an open stream first: the others get their config only when they connect.
@@ -227,8 +246,6 @@ class Reconciler:
         for node, proxy in todo:
             outcomes[self._publish(ctx, node, proxy, started)] += 1
             await budget.tick()
-        # Generators return shared message objects within a pass; remembering them beyond it only pins memory.
-        self._interner.release_objects()
         if todo:
             log.info("mesh_regenerated", mesh=mesh, proxies=len(todo), changed=outcomes[Published.CHANGED],
                      unchanged=outcomes[Published.UNCHANGED], refused=outcomes[Published.REFUSED],
@@ -237,20 +254,23 @@ class Reconciler:
     def _publish(self, ctx: MeshContext, node: str, proxy: Proxy, started: float) -> Published:
         began = time.perf_counter()
         try:
-            resources = generate_snapshot(ctx, proxy)
+            resources = generate_snapshot(ctx, proxy, self._interner)
         except GenerationError as exc:
             self.metrics.generation_seconds.labels("error").observe(time.perf_counter() - began)
             log.error("generation_failed", node_id=node, mesh=ctx.mesh.name, generator=exc.generator, error=str(exc))
             return Published.REFUSED
-        snapshot = Snapshot.build(resources, interner=self._interner)
+        snapshot = Snapshot.build(resources.entries())
         outcome = self.cache.set_snapshot(node, snapshot)  # REFUSED is logged there
-        self.metrics.generation_seconds.labels(outcome.value if outcome else "error").observe(time.perf_counter() - began)
+        result = "error" if outcome is Published.REFUSED else outcome.value
+        self.metrics.generation_seconds.labels(result).observe(time.perf_counter() - began)
+        if outcome is not Published.REFUSED:
+            self.records[node] = ProxyRecord(proxy.policies, resources.listeners)
         if outcome is Published.CHANGED:
             # Debug only, and without the versions: at info a mesh-wide change would log every proxy; the pass
             # summary is at info and each proxy's versions are on the inspection API.
             log.debug("config_changed", node_id=node, mesh=ctx.mesh.name)
-            if self._on_published is not None:
-                self._on_published(node, snapshot, started)
+            for observer in self._observers:
+                observer.on_published(node, snapshot, started)
         return outcome
 
 

@@ -25,7 +25,6 @@ import grpc
 import structlog
 from envoy.service.discovery.v3 import discovery_pb2
 
-from controlplane.xds import grpc_wakeup
 from controlplane.xds.authn import AllowAll, Authenticator, StreamRejected
 from controlplane.xds.cache import SnapshotCache, Watch
 from controlplane.xds.delta import DeltaState
@@ -288,6 +287,5 @@ async def start_ads_server(
     else:
         bound_port = int(server.add_secure_port(address, credentials))
     await server.start()
-    grpc_wakeup.install()
     log.info("ads_server_started", address=address, port=bound_port, tls=credentials is not None)
     return server, bound_port

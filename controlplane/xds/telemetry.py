@@ -40,8 +40,11 @@ class MetricsObserver(NoopObserver):
         self._requests: dict[tuple[str, str], Counter] = {}
         self._responses: dict[str, tuple[Counter, Histogram]] = {}
 
-    def published(self, node_id: str, snapshot: Snapshot, started: float) -> None:
-        """Reconciler hook: a new snapshot for `node_id` came from changes first seen at `started`.
+    def on_pass_done(self, changes: int) -> None:
+        pass
+
+    def on_published(self, node_id: str, snapshot: Snapshot, started: float) -> None:
+        """Reconciler observer: a new snapshot for `node_id` came from changes first seen at `started`.
 
         Only types whose version changed become pending: an unchanged type is never ACKed again, and a
         later ACK of it (after a reconnect) must not count as a convergence sample.

@@ -25,10 +25,6 @@ HTTP_CONNECTION_MANAGER: Final = "envoy.filters.network.http_connection_manager"
 TCP_PROXY: Final = "envoy.filters.network.tcp_proxy"
 ROUTER: Final = "envoy.filters.http.router"
 
-# Tracer provider names (Kuma >= 2.2, reference/kuma-tracing.md §3.2).
-ZIPKIN_TRACER: Final = "envoy.tracers.zipkin"
-DATADOG_TRACER: Final = "envoy.tracers.datadog"
-
 # Transport sockets and upstream protocol options.
 TLS_TRANSPORT_SOCKET: Final = "envoy.transport_sockets.tls"
 HTTP_PROTOCOL_OPTIONS: Final = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"

@@ -1,8 +1,9 @@
 """In-memory mirror of the store's resources, grouped by mesh, kept current from `store.watch()`.
 
-The reconciler needs every Mesh, TrafficTrace and Dataplane of a mesh to build its context; reading them
-from the store on every change would put the database on the hot path (Kuma needed a 1 s read cache for the
-same reason, reference performance.md §1.1). The mirror is fed only by the reconciler task on the loop thread.
+The reconciler needs every resource of a mesh to build its context; reading them from the store on every
+change would put the database on the hot path (Kuma needed a 1 s read cache for the same reason, reference
+performance.md §1.1). The mirror is fed only by the reconciler task on the loop thread. It is generic over
+policy kinds: Mesh and Dataplane are the core kinds it knows by name, every other kind is a policy bucket.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.dataplane import DATAPLANE
+from controlplane.resources.kind import Kind
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import Resource, ResourceKey
 from controlplane.xds.generate.context import service_of
 
 
 @dataclass
 class MeshResources:
+    """One mesh's resources: the Mesh itself, its policies by kind then name, its Dataplanes by name."""
+
     mesh: Resource | None = None
-    traffic_traces: dict[str, Resource] = field(default_factory=dict)
+    policies: dict[Kind, dict[str, Resource]] = field(default_factory=dict)
     dataplanes: dict[str, Resource] = field(default_factory=dict)
     clients: dict[str, set[str]] = field(default_factory=dict)
     """Service → names of the dataplanes with an outbound to it. A dataplane change must regenerate its
@@ -25,7 +31,17 @@ class MeshResources:
     change, which made registering N dataplanes O(N²)."""
 
     def empty(self) -> bool:
-        return self.mesh is None and not self.traffic_traces and not self.dataplanes
+        return self.mesh is None and not any(self.policies.values()) and not self.dataplanes
+
+    def all_policies(self) -> list[Resource]:
+        """Every policy of the mesh, all kinds."""
+        return [policy for bucket in self.policies.values() for policy in bucket.values()]
+
+    def bucket(self, kind: Kind) -> dict[str, Resource]:
+        """The dataplanes or the policies of one kind (created empty on first use)."""
+        if kind is DATAPLANE:
+            return self.dataplanes
+        return self.policies.setdefault(kind, {})
 
     def index(self, dataplane: Resource, add: bool) -> None:
         for service in _reached(dataplane):
@@ -39,14 +55,14 @@ class MeshResources:
 
 
 class World:
-    """Current resources by mesh. `put`/`remove` return the previous value so callers can diff."""
+    """Current resources by mesh name. `put`/`remove` return the previous value so callers can diff."""
 
     def __init__(self) -> None:
         self._meshes: dict[str, MeshResources] = {}
 
     @staticmethod
     def mesh_of(key: ResourceKey) -> str:
-        return key.name if key.kind is Kind.MESH else key.mesh
+        return key.name if key.kind is MESH else key.mesh
 
     def mesh(self, name: str) -> MeshResources:
         return self._meshes.get(name) or MeshResources()
@@ -58,23 +74,22 @@ class World:
         group = self._meshes.get(self.mesh_of(key))
         if group is None:
             return None
-        if key.kind is Kind.MESH:
+        if key.kind is MESH:
             return group.mesh
-        bucket = group.traffic_traces if key.kind is Kind.TRAFFIC_TRACE else group.dataplanes
-        return bucket.get(key.name)
+        return group.bucket(key.kind).get(key.name)
 
     def put(self, resource: Resource) -> Resource | None:
         group = self._meshes.setdefault(self.mesh_of(resource.key), MeshResources())
         previous = self.get(resource.key)
-        if resource.kind is Kind.MESH:
+        if resource.kind is MESH:
             group.mesh = resource
-        elif resource.kind is Kind.TRAFFIC_TRACE:
-            group.traffic_traces[resource.name] = resource
-        else:
+        elif resource.kind is DATAPLANE:
             if previous is not None:
                 group.index(previous, add=False)
             group.dataplanes[resource.name] = resource
             group.index(resource, add=True)
+        else:
+            group.bucket(resource.kind)[resource.name] = resource
         return previous
 
     def remove(self, key: ResourceKey) -> Resource | None:
@@ -83,13 +98,13 @@ class World:
         previous = self.get(key)
         if group is None or previous is None:
             return previous
-        if key.kind is Kind.MESH:
+        if key.kind is MESH:
             group.mesh = None
-        elif key.kind is Kind.TRAFFIC_TRACE:
-            del group.traffic_traces[key.name]
-        else:
+        elif key.kind is DATAPLANE:
             del group.dataplanes[key.name]
             group.index(previous, add=False)
+        else:
+            del group.bucket(key.kind)[key.name]
         if group.empty():
             del self._meshes[name]
         return previous

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from controlplane.resources.codec import encode_resource
-from controlplane.resources.model import Kind
+from controlplane.resources.registry import KINDS
 from controlplane.store.base import Store
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
@@ -58,7 +58,7 @@ class Api:
     async def snapshot(self) -> dict[str, list[dict[str, object]]]:
         """Every stored resource of every kind, timestamps included, straight from the store."""
         out: dict[str, list[dict[str, object]]] = {}
-        for kind in Kind:
+        for kind in KINDS:
             page = await self.store.list(kind)
             out[kind.value] = [encode_resource(r) for r in page.items]
         return out

@@ -6,7 +6,7 @@ in the URL):
 - never a partial write: on any 4xx the store's whole content is unchanged;
 - every 4xx is a Kuma body (`title`, `details`, and `causes` of `{field, message}` whose message is never
   empty and whose field is a path, or empty only for whole-document errors such as invalid JSON);
-- for YAML text: `load_yaml_documents` + `decode_resource` either succeed or raise ValidationError, nothing else.
+- for YAML text: `load_documents` + `decode_resource` either succeed or raise ValidationError, nothing else.
 Plus the limits, pinned: document count, alias expansion (billion laughs), nesting depth, name lengths and
 characters in bodies and URLs. The figures (examples tried) are printed with `-s`.
 """
@@ -14,7 +14,6 @@ characters in bodies and URLs. The figures (examples tried) are printed with `-s
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -25,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controlplane.errors import ValidationError
-from controlplane.resources.codec import decode_resource, load_yaml_documents
-from controlplane.resources.yaml_loader import MAX_DEPTH, MAX_DOCUMENTS
+from controlplane.resources.codec import decode_resource
+from controlplane.resources.yaml_loader import MAX_DEPTH, MAX_DOCUMENTS, load_documents
 
 FIELDS: Final = ["type", "name", "mesh", "tracing", "backends", "defaultBackend", "sampling", "conf", "url",
                  "backend", "selectors", "match", "networking", "address", "inbound", "outbound", "port",
@@ -125,7 +124,7 @@ def test_random_yaml_texts(docs: list[dict[str, Any]], cut: int, junk: str) -> N
     text = yaml.safe_dump_all(docs)
     text = text[:cut] + junk + text[cut:]
     try:
-        loaded = load_yaml_documents(text)
+        loaded = load_documents(text)
     except ValidationError as exc:
         assert exc.violations and all(v.message for v in exc.violations)
         return
@@ -151,11 +150,10 @@ def billion_laughs(levels: int = 10) -> str:
     ("type: Mesh\nname: x\n---\n" * (MAX_DOCUMENTS + 1), f"more than {MAX_DOCUMENTS} documents"),
     ("!!python/object/apply:os.system ['true']\n", "could not determine a constructor"),
 ], ids=["billion-laughs", "recursive-alias", "deep", "very-deep-unclosed", "too-many-documents", "python-tag"])
+@pytest.mark.timeout(60)  # expanding the billion laughs would not finish (nor fit in memory): a guard, not a timing
 def test_yaml_limits(text: str, message: str) -> None:
-    started = time.perf_counter()
     with pytest.raises(ValidationError) as caught:
-        load_yaml_documents(text)
-    assert time.perf_counter() - started < 2.0  # rejected without expanding anything
+        load_documents(text)
     assert message in str(caught.value)
     assert caught.value.details == "Invalid YAML"
 
@@ -163,9 +161,9 @@ def test_yaml_limits(text: str, message: str) -> None:
 def test_yaml_anchors_within_limits_still_work() -> None:
     text = "type: Dataplane\nmesh: default\nname: dp-1\nnetworking:\n  address: 127.0.0.1\n  inbound:\n" \
            "  - {port: 1, servicePort: 2, tags: &t {kuma.io/service: web}}\n  - {port: 3, servicePort: 4, tags: *t}\n"
-    (doc,) = load_yaml_documents(text)
+    (doc,) = load_documents(text)
     assert decode_resource(doc).name == "dp-1"
-    assert len(load_yaml_documents("type: Mesh\nname: x\n---\n" * MAX_DOCUMENTS)) == MAX_DOCUMENTS
+    assert len(load_documents("type: Mesh\nname: x\n---\n" * MAX_DOCUMENTS)) == MAX_DOCUMENTS
 
 
 @pytest.mark.parametrize(("path", "raw", "fragment"), [
@@ -213,7 +211,7 @@ def test_yaml_values_a_struct_cannot_hold_are_a_validation_error(value: str) -> 
     text = ("type: Mesh\nname: m\ntracing:\n  backends:\n  - name: z\n    type: zipkin\n    conf:\n"
             f"      url: http://a:9411/api\n      extra: {value}\n")
     with pytest.raises(ValidationError) as caught:
-        decode_resource(load_yaml_documents(text)[0])
+        decode_resource(load_documents(text)[0])
     assert [v.field for v in caught.value.violations] == ["tracing.backends[0].conf"]
 
 

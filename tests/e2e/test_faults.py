@@ -29,7 +29,9 @@ import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from controlplane.resources.model import Kind
+from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
+from controlplane.resources.dataplane import DATAPLANE
+from controlplane.resources.mesh import MESH as MESH_KIND
 from controlplane.store.sqlite import SqliteStore
 from controlplane.xds.bootstrap import ReconnectBackoff, build_bootstrap
 from controlplane.xds.types import CLUSTER_TYPE
@@ -200,10 +202,10 @@ async def test_sigterm_closes_streams_and_leaves_a_consistent_store(topology: To
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     store = await SqliteStore.open(tmp_path / "cp.db")
     try:
-        names = {r.name for r in (await store.list(Kind.TRAFFIC_TRACE, MESH)).items}
+        names = {r.name for r in (await store.list(TRAFFIC_TRACE, MESH)).items}
         assert set(acknowledged) <= names <= set(tried), (acknowledged, names, tried)
-        assert len((await store.list(Kind.DATAPLANE, MESH)).items) == 2
-        assert len((await store.list(Kind.MESH)).items) == 1
+        assert len((await store.list(DATAPLANE, MESH)).items) == 2
+        assert len((await store.list(MESH_KIND)).items) == 1
     finally:
         await store.close()
 

@@ -17,6 +17,7 @@ from envoy.config.listener.v3 import listener_pb2
 from google.protobuf.message import Message
 
 from controlplane.cli.run import ControlPlane
+from controlplane.xds.cache import Published
 from controlplane.xds.snapshot import ResourceEntry, Snapshot
 from controlplane.xds.types import ADS_ORDER, LISTENER_TYPE
 
@@ -96,7 +97,7 @@ async def test_rejected_listener_is_nacked_once_and_the_next_good_change_is_acke
 
         bad = with_duplicate_filter_chain(good, topology.outbound_listener)
         assert bad.version(LISTENER_TYPE) != good.version(LISTENER_TYPE)
-        assert plane.cache.set_snapshot(NODE, bad)
+        assert plane.cache.set_snapshot(NODE, bad) is Published.CHANGED
 
         async def rejected() -> bool:
             return await counter(web.envoy, "listener_manager.lds.update_rejected") == 1

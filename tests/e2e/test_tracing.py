@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import pytest
 
-from controlplane.resources.codec import load_yaml_documents
+from controlplane.resources.yaml_loader import load_documents
 
 from .support.collectors import DatadogAgent, Span, ZipkinCollector
 from .support.envoy import EnvoyProcess
@@ -75,7 +75,7 @@ TRAFFIC_TRACE_PATH: Final = {"type": "TrafficTrace", "mesh": "default", "name": 
 
 def yaml_doc(text: str) -> dict[str, Any]:
     """The one document of ``text``, parsed the way `kumactl apply` would read it."""
-    (doc,) = load_yaml_documents(text)
+    (doc,) = load_documents(text)
     assert isinstance(doc, dict), doc
     return doc
 

@@ -17,8 +17,12 @@ from google.protobuf import struct_pb2, wrappers_pb2
 from postgres_fixture import create_database, drop_database
 
 from controlplane.errors import AlreadyExists, Conflict, MeshNotFound, NotFound, StoreUnavailable
+from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
+from controlplane.resources.dataplane import DATAPLANE
 from controlplane.resources.generated import mesh_pb2
-from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import Resource, ResourceKey
+from controlplane.resources.registry import KINDS
 from controlplane.store.base import Change, ChangeKind, Page, Store
 from controlplane.store.memory import MemoryStore
 from controlplane.store.postgres import PostgresStore
@@ -62,7 +66,7 @@ def mesh_spec(sampling: float | None = 0.0, url: str = ZIPKIN_URL) -> mesh_pb2.M
 
 
 def mesh(name: str, sampling: float | None = 0.0, url: str = ZIPKIN_URL) -> Resource:
-    return Resource(ResourceKey(Kind.MESH, "", name), mesh_spec(sampling, url))
+    return Resource(ResourceKey(MESH, "", name), mesh_spec(sampling, url))
 
 
 def trace(mesh_name: str, name: str, backend: str = "zipkin-1") -> Resource:
@@ -70,13 +74,13 @@ def trace(mesh_name: str, name: str, backend: str = "zipkin-1") -> Resource:
         selectors=[mesh_pb2.Selector(match={"kuma.io/service": "*"})],
         conf=mesh_pb2.TrafficTrace.Conf(backend=backend),
     )
-    return Resource(ResourceKey(Kind.TRAFFIC_TRACE, mesh_name, name), spec)
+    return Resource(ResourceKey(TRAFFIC_TRACE, mesh_name, name), spec)
 
 
 def dataplane(mesh_name: str, name: str, port: int = 8080) -> Resource:
     inbound = mesh_pb2.Dataplane.Networking.Inbound(port=port, tags={"kuma.io/service": name})
     spec = mesh_pb2.Dataplane(networking=mesh_pb2.Dataplane.Networking(address="10.0.0.1", inbound=[inbound]))
-    return Resource(ResourceKey(Kind.DATAPLANE, mesh_name, name), spec)
+    return Resource(ResourceKey(DATAPLANE, mesh_name, name), spec)
 
 
 def change(kind: ChangeKind, resource: Resource, version: int) -> Change:
@@ -98,7 +102,7 @@ async def test_create_then_get_round_trips_the_whole_resource(store: Store) -> N
     after = datetime.now(UTC)
 
     assert created == Resource(
-        ResourceKey(Kind.MESH, "", "default"),
+        ResourceKey(MESH, "", "default"),
         mesh_spec(sampling=0.0),
         1,
         created.creation_time,
@@ -143,12 +147,12 @@ async def test_same_name_in_different_meshes_is_two_resources(store: Store) -> N
 
 
 def _missing_ops() -> list[tuple[str, Callable[[Store], Awaitable[object]]]]:
-    key = ResourceKey(Kind.TRAFFIC_TRACE, "default", "nope")
+    key = ResourceKey(TRAFFIC_TRACE, "default", "nope")
     return [
         ("get", lambda s: s.get(key)),
         ("update", lambda s: s.update(Resource(key, trace("default", "nope").spec), expected_version=1)),
         ("delete", lambda s: s.delete(key)),
-        ("delete-mesh", lambda s: s.delete(ResourceKey(Kind.MESH, "", "nope"))),
+        ("delete-mesh", lambda s: s.delete(ResourceKey(MESH, "", "nope"))),
     ]
 
 
@@ -165,17 +169,17 @@ async def test_missing_resource_raises_not_found(
 @pytest.mark.parametrize(
     "resource",
     [
-        Resource(ResourceKey(Kind.MESH, "default", "m"), mesh_spec()),
-        Resource(ResourceKey(Kind.TRAFFIC_TRACE, "", "tt"), trace("x", "tt").spec),
-        Resource(ResourceKey(Kind.TRAFFIC_TRACE, "default", "tt"), mesh_spec()),
-        Resource(ResourceKey(Kind.MESH, "", ""), mesh_spec()),
+        Resource(ResourceKey(MESH, "default", "m"), mesh_spec()),
+        Resource(ResourceKey(TRAFFIC_TRACE, "", "tt"), trace("x", "tt").spec),
+        Resource(ResourceKey(TRAFFIC_TRACE, "default", "tt"), mesh_spec()),
+        Resource(ResourceKey(MESH, "", ""), mesh_spec()),
     ],
     ids=["mesh-with-mesh", "trace-without-mesh", "spec-of-wrong-kind", "empty-name"],
 )
 async def test_malformed_resource_is_rejected_and_nothing_stored(store: Store, resource: Resource) -> None:
     with pytest.raises(ValueError):
         await store.create(resource)
-    assert [await store.list(kind) for kind in Kind] == [Page((), 0)] * len(Kind)
+    assert [await store.list(kind) for kind in KINDS] == [Page((), 0)] * len(KINDS)
 
 
 async def test_store_keeps_its_own_copy_of_specs(store: Store) -> None:
@@ -249,13 +253,13 @@ async def test_create_in_a_missing_mesh_raises_and_writes_nothing(store: Store, 
 async def test_create_racing_a_mesh_delete_leaves_no_orphan(store: Store) -> None:
     await store.create(mesh("doomed"))
     results = await asyncio.gather(
-        store.delete(ResourceKey(Kind.MESH, "", "doomed")),
+        store.delete(ResourceKey(MESH, "", "doomed")),
         *(store.create(dataplane("doomed", f"dp-{i}", port=8080 + i)) for i in range(10)),
         return_exceptions=True,
     )
     assert results[0] is None
     assert all(isinstance(r, (Resource, MeshNotFound)) for r in results[1:]), results
-    assert await store.list(Kind.DATAPLANE, "doomed") == Page((), 0)
+    assert await store.list(DATAPLANE, "doomed") == Page((), 0)
 
 
 # List ------------------------------------------------------------------------------------------------
@@ -307,21 +311,21 @@ async def test_list_orders_by_mesh_and_name_and_pages(
     total: int,
 ) -> None:
     created = await _create_dataplanes(store)
-    page = await store.list(Kind.DATAPLANE, mesh_name, offset=offset, size=size)
+    page = await store.list(DATAPLANE, mesh_name, offset=offset, size=size)
     assert page == Page(items=tuple(created[k] for k in expected), total=total)
 
 
 async def test_list_of_meshes_and_empty_kind(store: Store) -> None:
     b = await store.create(mesh("b"))
     a = await store.create(mesh("a"))
-    assert await store.list(Kind.MESH) == Page(items=(a, b), total=2)
-    assert await store.list(Kind.TRAFFIC_TRACE) == Page(items=(), total=0)
+    assert await store.list(MESH) == Page(items=(a, b), total=2)
+    assert await store.list(TRAFFIC_TRACE) == Page(items=(), total=0)
 
 
 @pytest.mark.parametrize(("offset", "size"), [(-1, None), (0, -1)], ids=["negative-offset", "negative-size"])
 async def test_list_rejects_negative_paging(store: Store, offset: int, size: int | None) -> None:
     with pytest.raises(ValueError):
-        await store.list(Kind.MESH, offset=offset, size=size)
+        await store.list(MESH, offset=offset, size=size)
 
 
 # Delete ----------------------------------------------------------------------------------------------
@@ -334,7 +338,7 @@ async def test_delete_removes_only_that_resource(store: Store) -> None:
     await store.delete(gone.key)
     with pytest.raises(NotFound):
         await store.get(gone.key)
-    assert await store.list(Kind.TRAFFIC_TRACE) == Page(items=(keep,), total=1)
+    assert await store.list(TRAFFIC_TRACE) == Page(items=(keep,), total=1)
 
 
 async def test_mesh_delete_cascades_to_its_resources_only_with_one_change_each(store: Store) -> None:
@@ -369,7 +373,7 @@ async def test_mesh_delete_leaves_other_meshes_untouched(store: Store) -> None:
 
     await store.delete(default_mesh.key)
 
-    assert [await store.list(kind) for kind in Kind] == [
+    assert [await store.list(kind) for kind in KINDS] == [
         Page((other_mesh,), 1),
         Page((other_tt,), 1),
         Page((other_dp,), 1),
@@ -405,7 +409,7 @@ async def test_watch_iterator_ends_when_store_closes(store: Store) -> None:
     waiting = asyncio.create_task(drain(changes))
     await store.create(mesh("default"))
     await store.close()
-    assert await waiting == [Change(CREATED, ResourceKey(Kind.MESH, "", "default"), 1)]
+    assert await waiting == [Change(CREATED, ResourceKey(MESH, "", "default"), 1)]
     assert await drain(store.watch()) == []  # watching a closed store ends at once
 
 
@@ -424,7 +428,7 @@ async def test_closed_watcher_stops_receiving_and_others_continue(store: Store) 
 async def test_closed_store_refuses_work(store: Store) -> None:
     await store.close()
     with pytest.raises(StoreUnavailable):
-        await store.get(ResourceKey(Kind.MESH, "", "default"))
+        await store.get(ResourceKey(MESH, "", "default"))
     with pytest.raises(StoreUnavailable):
         await store.create(mesh("default"))
     await store.close()  # idempotent

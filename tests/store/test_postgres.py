@@ -18,7 +18,8 @@ from postgres_server import PostgresServer
 from test_contract import dataplane, mesh, trace
 
 from controlplane.errors import StoreUnavailable
-from controlplane.resources.model import Kind, ResourceKey
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import ResourceKey
 from controlplane.store.base import Change, ChangeKind
 from controlplane.store.factory import open_store
 from controlplane.store.fanout import ChangeStream
@@ -100,7 +101,7 @@ async def test_list_order_is_code_point_order_whatever_the_cluster_locale(postgr
     try:
         for name in names:
             await store.create(mesh(name))
-        listed = [r.name for r in (await store.list(Kind.MESH)).items]
+        listed = [r.name for r in (await store.list(MESH)).items]
     finally:
         await store.close()
     assert listed == sorted(names)
@@ -132,16 +133,16 @@ async def test_every_replica_sees_every_replicas_writes_in_the_same_order(
     tt = await b.create(trace("default", "tt"))
     await a.update(trace("default", "tt", backend="other"), expected_version=1)
     dp = await b.create(dataplane("default", "dp"))
-    await a.delete(ResourceKey(Kind.MESH, "", "default"))  # cascade
+    await a.delete(ResourceKey(MESH, "", "default"))  # cascade
 
     expected = [
-        Change(CREATED, ResourceKey(Kind.MESH, "", "default"), 1),
+        Change(CREATED, ResourceKey(MESH, "", "default"), 1),
         Change(CREATED, tt.key, 1),
         Change(UPDATED, tt.key, 2),
         Change(CREATED, dp.key, 1),
         Change(DELETED, dp.key, 1),
         Change(DELETED, tt.key, 2),
-        Change(DELETED, ResourceKey(Kind.MESH, "", "default"), 1),
+        Change(DELETED, ResourceKey(MESH, "", "default"), 1),
     ]
     assert await next_changes(on_a, len(expected)) == expected
     assert await next_changes(on_b, len(expected)) == expected

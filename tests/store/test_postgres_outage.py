@@ -20,7 +20,9 @@ from test_contract import mesh, trace
 from controlplane.api.app import create_app
 from controlplane.errors import StoreUnavailable
 from controlplane.observability import Metrics
-from controlplane.resources.model import Kind, ResourceKey
+from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import ResourceKey
 from controlplane.store.base import Change, ChangeKind
 from controlplane.store.fanout import ChangeStream
 from controlplane.store.postgres import PostgresStore
@@ -48,7 +50,7 @@ async def test_writes_fail_with_store_unavailable_while_down_and_work_after(
     try:
         created = await store.create(mesh("default"))
         own_postgres.stop()
-        for attempt in (store.create(mesh("other")), store.get(created.key), store.list(Kind.MESH)):
+        for attempt in (store.create(mesh("other")), store.get(created.key), store.list(MESH)):
             with pytest.raises(
                 StoreUnavailable, match=r"^PostgreSQL database postgres@127\.0\.0\.1:\d+/\S+ is unavailable"
             ) as info:
@@ -56,7 +58,7 @@ async def test_writes_fail_with_store_unavailable_while_down_and_work_after(
             assert PASSWORD not in str(info.value)
         own_postgres.start()
         other = await store.create(mesh("other"))  # the pool reconnects by itself
-        assert [r.key for r in (await store.list(Kind.MESH)).items] == [created.key, other.key]
+        assert [r.key for r in (await store.list(MESH)).items] == [created.key, other.key]
     finally:
         await store.close()
 
@@ -79,13 +81,13 @@ async def test_listener_reconnects_and_resyncs_what_it_missed(
             await a.update(mesh("m1", sampling=5.0), expected_version=1)
         own_postgres.start()
         await b.update(mesh("m1", sampling=10.0), expected_version=1)
-        await b.delete(ResourceKey(Kind.MESH, "", "m2"))
+        await b.delete(ResourceKey(MESH, "", "m2"))
         m3 = await b.create(mesh("m3"))
         assert a.listener.reconnects == 0, "A's listener came back too early for this test to mean anything"
 
         assert await next_changes(changes, 4) == [
             Change(DELETED, tt.key, 1),
-            Change(DELETED, ResourceKey(Kind.MESH, "", "m2"), 1),
+            Change(DELETED, ResourceKey(MESH, "", "m2"), 1),
             Change(UPDATED, m1.key, 2),
             Change(CREATED, m3.key, 1),
         ]
@@ -94,7 +96,7 @@ async def test_listener_reconnects_and_resyncs_what_it_missed(
         await b.create(trace("m1", "after"))
         await a.update(mesh("m3", sampling=1.0), expected_version=1)
         assert await next_changes(changes, 2) == [
-            Change(CREATED, ResourceKey(Kind.TRAFFIC_TRACE, "m1", "after"), 1),
+            Change(CREATED, ResourceKey(TRAFFIC_TRACE, "m1", "after"), 1),
             Change(UPDATED, m3.key, 2),
         ]
     finally:

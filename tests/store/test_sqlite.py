@@ -14,8 +14,10 @@ import pytest
 from google.protobuf import wrappers_pb2
 
 from controlplane.errors import Conflict, StoreUnavailable
+from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
 from controlplane.resources.generated import mesh_pb2
-from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.mesh import MESH
+from controlplane.resources.model import Resource, ResourceKey
 from controlplane.store.base import Page
 from controlplane.store.sqlite import SqliteStore
 
@@ -25,13 +27,13 @@ def mesh(name: str, sampling: float = 0.0) -> Resource:
         name="zipkin-1", type="zipkin", sampling=wrappers_pb2.DoubleValue(value=sampling)
     )
     return Resource(
-        ResourceKey(Kind.MESH, "", name), mesh_pb2.Mesh(tracing=mesh_pb2.Tracing(backends=[backend]))
+        ResourceKey(MESH, "", name), mesh_pb2.Mesh(tracing=mesh_pb2.Tracing(backends=[backend]))
     )
 
 
 def trace(mesh_name: str, name: str) -> Resource:
     spec = mesh_pb2.TrafficTrace(conf=mesh_pb2.TrafficTrace.Conf(backend="zipkin-1"))
-    return Resource(ResourceKey(Kind.TRAFFIC_TRACE, mesh_name, name), spec)
+    return Resource(ResourceKey(TRAFFIC_TRACE, mesh_name, name), spec)
 
 
 def query(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -55,7 +57,7 @@ async def test_data_survives_close_and_reopen(db: Path) -> None:
     reopened = await SqliteStore.open(db)
     try:
         assert await reopened.get(created_mesh.key) == created_mesh
-        assert await reopened.list(Kind.TRAFFIC_TRACE) == Page((updated_trace,), 1)
+        assert await reopened.list(TRAFFIC_TRACE) == Page((updated_trace,), 1)
         again = await reopened.update(mesh("default", sampling=5.0), expected_version=1)
         assert (again.version, again.creation_time) == (2, created_mesh.creation_time)
     finally:
@@ -141,10 +143,10 @@ async def test_sqlite_never_runs_on_the_event_loop_thread(
 ) -> None:
     store = await SqliteStore.open(db)
     await store.create(mesh("default"))
-    await store.get(ResourceKey(Kind.MESH, "", "default"))
-    await store.list(Kind.MESH)
+    await store.get(ResourceKey(MESH, "", "default"))
+    await store.list(MESH)
     await store.update(mesh("default", sampling=1.0), expected_version=1)
-    await store.delete(ResourceKey(Kind.MESH, "", "default"))
+    await store.delete(ResourceKey(MESH, "", "default"))
     await store.close()
 
     statements = [sql for _, sql in sql_threads]

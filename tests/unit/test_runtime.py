@@ -31,10 +31,10 @@ def test_frozen_garbage_is_collected_on_a_fleet_whose_streams_never_close() -> N
     keeper = Counting([10])
     keeper.check()  # first look at the stream count
     for _ in range(runtime.CLEANUP_AFTER_PASSES - 1):
-        keeper.after_pass()
+        keeper.on_pass_done(1)
     keeper.check()
     assert keeper.cleanups == 0
-    keeper.after_pass()
+    keeper.on_pass_done(1)
     keeper.check()
     assert keeper.cleanups == 1
     assert gc.get_freeze_count() > 0  # what survived the collection is frozen again

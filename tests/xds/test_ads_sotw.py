@@ -10,7 +10,7 @@ import pytest
 from ads_test_client import AdsClient, ClientFactory, names_of
 from xds_resources import CDS, EDS, LDS, NODE, OTHER_NODE, RDS, config, snapshot
 
-from controlplane.xds.cache import SnapshotCache
+from controlplane.xds.cache import Published, SnapshotCache
 from controlplane.xds.observer import NoopObserver
 from controlplane.xds.server import AdsServer, start_ads_server
 from controlplane.xds.snapshot import Snapshot
@@ -65,7 +65,7 @@ async def test_ack_gets_no_response_and_change_gives_one_per_affected_type(
     await subscribe_all(ads)
     await ads.expect_silence()
     changed = snapshot(endpoint_ports={"c1": 9090})  # only EDS content changes
-    assert cache.set_snapshot(NODE, changed)
+    assert cache.set_snapshot(NODE, changed) is Published.CHANGED
     response = await ads.recv()
     assert (response.type_url, response.version_info) == (EDS, changed.version(EDS))
     await ads.ack(response, ["c1"])
@@ -270,7 +270,7 @@ async def test_unchanged_snapshot_wakes_no_one(cache: SnapshotCache, client: Cli
     ads = client()
     await ads.request(CDS)
     await ads.ack(await ads.recv())
-    assert cache.set_snapshot(NODE, snapshot())  # same content, new object
+    assert cache.set_snapshot(NODE, snapshot()) is Published.UNCHANGED  # same content, new object
     await ads.expect_silence()
 
 
@@ -282,7 +282,7 @@ async def test_inconsistent_snapshot_is_refused_and_stream_keeps_old(cache: Snap
     await ads.ack(await ads.recv())
     broken = config(clusters=["c1", "c2"])
     del broken[EDS]["c2"]
-    assert not cache.set_snapshot(NODE, Snapshot.build(broken))
+    assert cache.set_snapshot(NODE, Snapshot.build(broken)) is Published.REFUSED
     await ads.expect_silence()
 
 

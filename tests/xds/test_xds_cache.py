@@ -6,7 +6,7 @@ import asyncio
 
 from xds_resources import EDS, NODE, OTHER_NODE, config, snapshot
 
-from controlplane.xds.cache import SnapshotCache
+from controlplane.xds.cache import Published, SnapshotCache
 from controlplane.xds.snapshot import Snapshot
 
 
@@ -20,7 +20,7 @@ async def test_set_and_get() -> None:
     cache = SnapshotCache()
     snap = snapshot()
     assert cache.get_snapshot(NODE) is None
-    assert cache.set_snapshot(NODE, snap)
+    assert cache.set_snapshot(NODE, snap) is Published.CHANGED
     assert cache.get_snapshot(NODE) is snap
     assert cache.node_ids() == [NODE]
     cache.clear(NODE)
@@ -32,7 +32,7 @@ async def test_inconsistent_snapshot_refused_previous_kept() -> None:
     snap = snapshot()
     cache.set_snapshot(NODE, snap)
     watch = cache.watch(NODE)
-    assert not cache.set_snapshot(NODE, broken())
+    assert cache.set_snapshot(NODE, broken()) is Published.REFUSED
     assert cache.get_snapshot(NODE) is snap
     assert not await _fired(watch)
 
@@ -43,7 +43,7 @@ async def test_only_the_nodes_watches_are_woken_and_unchanged_wakes_no_one() -> 
     cache.set_snapshot(NODE, snapshot())
     assert await _fired(mine)
     assert not await _fired(other)
-    assert cache.set_snapshot(NODE, snapshot())  # same content
+    assert cache.set_snapshot(NODE, snapshot()) is Published.UNCHANGED  # same content
     assert not await _fired(mine)
 
 

@@ -19,6 +19,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 
+from controlplane.tracing import zipkin as zipkin_tracer
 from controlplane.xds import types
 from controlplane.xds.snapshot import Snapshot
 
@@ -109,7 +110,7 @@ def http_listener(name: str, port: int, route_name: str, *,
     if zipkin_cluster:
         zipkin = zipkin_pb2.ZipkinConfig(collector_cluster=zipkin_cluster, collector_endpoint="/api/v2/spans")
         hcm.tracing.provider.CopyFrom(
-            http_tracer_pb2.Tracing.Http(name=types.ZIPKIN_TRACER, typed_config=pack(zipkin))
+            http_tracer_pb2.Tracing.Http(name=zipkin_tracer.TRACER, typed_config=pack(zipkin))
         )
     return _listener(name, port, listener_components_pb2.Filter(name=types.HTTP_CONNECTION_MANAGER,
                                                                 typed_config=pack(hcm)))

@@ -6,8 +6,6 @@ Kuma's `ProvidedEndpointCluster` (reference §3.3).
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 from collections.abc import Callable
 from typing import Final
 
@@ -17,6 +15,7 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import any_pb2
 
+from controlplane.resources.addresses import is_ip
 from controlplane.xds import types
 from controlplane.xds.generate import names
 from controlplane.xds.generate.listeners import socket_address
@@ -37,16 +36,6 @@ def build_cluster(name: str, *configurers: ClusterConfigurer) -> cluster_pb2.Clu
     if cluster.type != cluster_pb2.Cluster.EDS and not cluster.HasField("load_assignment"):
         raise ValueError(f"cluster {name!r} has no endpoints")
     return cluster
-
-
-@functools.lru_cache(maxsize=16384)
-def is_ip(host: str) -> bool:
-    """Cached: every proxy's local cluster asks about its own address on every regeneration."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def provided_endpoint(host: str, port: int, ipv6_dataplane: bool = False) -> ClusterConfigurer:

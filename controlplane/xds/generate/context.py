@@ -1,33 +1,29 @@
 """Inputs of generation: the per-mesh context (built once per mesh change) and the per-proxy view.
 
 Everything that is the same for every proxy of a mesh (who serves which service, which protocol a
-destination speaks) is indexed once in `build_mesh_context`, so generating N proxies stays O(N × own
-inbounds/outbounds) instead of rescanning every Dataplane per outbound.
+destination speaks, the policy plugins' indexes) is computed once in `build_mesh_context`, so generating N
+proxies stays O(N × own inbounds/outbounds) instead of rescanning every Dataplane per outbound. The context
+is an immutable value: caching across proxies and passes is the interner's job (xds/entries.py), keyed by
+content, never state hidden in here.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Final
 
-from controlplane.policy import (
-    Protocol,
-    TracingResolution,
-    infer_protocol,
-    resolve_tracing,
-    select_traffic_trace,
-)
+from controlplane.policies.plugins import PreparedPolicies, ProxyPolicies, decide, prepare_policies
+from controlplane.resources.addresses import is_unspecified_ip
+from controlplane.resources.kind import Kind
 from controlplane.resources.model import Resource
+from controlplane.resources.protocol import Protocol, infer_protocol
+from controlplane.resources.tags import SERVICE_TAG, ZONE_TAG
+from controlplane.tracing.backend import EffectiveTracing
+from controlplane.xds.node import node_id
 
-T = TypeVar("T")
-
-SERVICE_TAG: Final = "kuma.io/service"
 LEGACY_SERVICE_TAG: Final = "service"
-ZONE_TAG: Final = "kuma.io/zone"
-UNKNOWN_SERVICE: Final = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,81 +40,100 @@ class Endpoint:
         return self.tags.get(ZONE_TAG, "")
 
 
+class ContentKey:
+    """A tuple of content inputs whose hash is computed once (a destination's endpoints are looked up
+    for every proxy reaching it, and hashing a long tuple each time would cost more than the lookup)."""
+
+    __slots__ = ("_hash", "parts")
+
+    def __init__(self, *parts: Hashable) -> None:
+        self.parts = parts
+        self._hash = hash(parts)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, ContentKey) and self._hash == other._hash
+                                 and self.parts == other.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A service as a destination: its endpoints, inferred protocol, and the content key of its endpoints
+    (what its ClusterLoadAssignment is built from)."""
+
+    service: str
+    endpoints: tuple[Endpoint, ...]
+    protocol: Protocol
+    endpoints_key: ContentKey
+
+
 @dataclass(frozen=True, slots=True)
 class MeshContext:
-    """Everything generation needs about one mesh. Treat as immutable; indexes come from build_mesh_context."""
+    """Everything generation needs about one mesh; build it with `build_mesh_context`."""
 
     mesh: Resource
-    traffic_traces: tuple[Resource, ...]
     dataplanes: tuple[Resource, ...]
-    endpoints_by_service: Mapping[str, tuple[Endpoint, ...]]
-    protocol_by_service: Mapping[str, Protocol]
-    shared: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
-    """Resources built once per context and shared by every proxy of the mesh (see outbound.py). The only
-    mutable part: a memo whose entries are pure functions of the context, so output stays deterministic."""
-
-    def memo(self, key: Hashable, build: Callable[..., T], *args: object) -> T:
-        """`build(*args)` once per context for `key`, then the same object: a resource many proxies share is
-        built, serialised and hashed once per pass (the interner recognises the object). `key` must hold
-        every input of `build` that is not fixed by the context. Arguments rather than a closure: this runs
-        several times per proxy."""
-        try:
-            value: T = self.shared[key]
-        except KeyError:
-            value = self.shared[key] = build(*args)
-        return value
+    destinations: Mapping[str, Destination]
+    policies: PreparedPolicies
 
     def endpoints(self, service: str) -> tuple[Endpoint, ...]:
-        return self.endpoints_by_service.get(service, ())
+        destination = self.destinations.get(service)
+        return destination.endpoints if destination is not None else ()
 
     def protocol(self, service: str) -> Protocol:
-        return self.protocol_by_service.get(service, Protocol.UNKNOWN)
+        destination = self.destinations.get(service)
+        return destination.protocol if destination is not None else Protocol.UNKNOWN
+
+    def destination(self, service: str) -> Destination:
+        """The destination of `service`; one with no endpoints (an empty assignment) when nobody serves it."""
+        found = self.destinations.get(service)
+        return found if found is not None else Destination(service, (), Protocol.UNKNOWN, ContentKey())
 
 
 @dataclass(frozen=True, slots=True)
 class Proxy:
-    """The Dataplane being configured plus its resolved tracing (so generators never re-run policy matching)."""
+    """The Dataplane being configured plus its policy decisions (so generators never re-run matching)."""
 
     dataplane: Resource
-    tracing: TracingResolution
+    policies: ProxyPolicies
+
+    @property
+    def tracing(self) -> EffectiveTracing | None:
+        """What the proxy's HCMs trace with (the applied policy's decision), None for no tracing."""
+        return self.policies.tracing
 
     @property
     def id(self) -> str:
-        """`<mesh>.<name>`, the node id form used in errors; the server owns parsing node ids."""
-        return f"{self.dataplane.mesh}.{self.dataplane.name}"
+        """`<mesh>.<name>`, the node id used in errors and as the cache key."""
+        return node_id(self.dataplane.mesh, self.dataplane.name)
 
 
-def build_mesh_context(
-    mesh: Resource, traffic_traces: Sequence[Resource], dataplanes: Sequence[Resource]
-) -> MeshContext:
-    """Index a mesh once. Inputs are sorted by name so the context (and all output) is order-independent."""
+def build_mesh_context(mesh: Resource, policies: Iterable[Resource], dataplanes: Sequence[Resource]) -> MeshContext:
+    """Index a mesh once. `policies` are the mesh's policies of any kinds. Inputs are sorted by name so the
+    context (and all output) is order-independent."""
     ordered = tuple(sorted(dataplanes, key=lambda resource: resource.name))
-    endpoints = _index_endpoints(ordered)
-    protocols = {service: infer_protocol(e.tags for e in group) for service, group in endpoints.items()}
-    return MeshContext(
-        mesh=mesh,
-        traffic_traces=tuple(sorted(traffic_traces, key=lambda resource: resource.name)),
-        dataplanes=ordered,
-        endpoints_by_service=MappingProxyType(endpoints),
-        protocol_by_service=MappingProxyType(protocols),
-    )
+    by_kind: dict[Kind, list[Resource]] = {}
+    for policy in policies:
+        by_kind.setdefault(policy.kind, []).append(policy)
+    destinations = {
+        service: Destination(service, group, infer_protocol(e.tags for e in group),
+                             ContentKey(*((e.address, e.port, e.zone) for e in group)))
+        for service, group in _index_endpoints(ordered).items()
+    }
+    return MeshContext(mesh=mesh, dataplanes=ordered, destinations=MappingProxyType(destinations),
+                       policies=prepare_policies(mesh, by_kind))
 
 
 def build_proxy(ctx: MeshContext, dataplane: Resource) -> Proxy:
-    """Select the TrafficTrace and resolve its backend for one Dataplane of the mesh."""
-    traffic_trace = select_traffic_trace(dataplane, ctx.traffic_traces)
-    return Proxy(dataplane=dataplane, tracing=resolve_tracing(ctx.mesh, traffic_trace))
+    """Every policy plugin's decision for one Dataplane of the mesh."""
+    return Proxy(dataplane=dataplane, policies=decide(ctx.policies, dataplane))
 
 
 def service_of(tags: Mapping[str, str]) -> str:
     """`kuma.io/service`, or the deprecated `service` tag that old outbounds still use; "" when neither."""
     return tags.get(SERVICE_TAG) or tags.get(LEGACY_SERVICE_TAG, "")
-
-
-def identifying_service(dataplane: Resource) -> str:
-    """Kuma's GetIdentifyingService: the alphabetically first inbound service, `unknown` without inbounds."""
-    services = sorted(s for s in (service_of(i.tags) for i in dataplane.spec.networking.inbound) if s)
-    return services[0] if services else UNKNOWN_SERVICE
 
 
 def _index_endpoints(dataplanes: Iterable[Resource]) -> dict[str, tuple[Endpoint, ...]]:
@@ -135,7 +150,7 @@ def _index_endpoints(dataplanes: Iterable[Resource]) -> dict[str, tuple[Endpoint
             service = inbound.tags.get(SERVICE_TAG, "")
             if not service:
                 continue
-            address = inbound.address if inbound.address and not _unspecified(inbound.address) else ""
+            address = inbound.address if inbound.address and not is_unspecified_ip(inbound.address) else ""
             endpoint = Endpoint(
                 address or networking.address, inbound.port, MappingProxyType(dict(inbound.tags)), dataplane.name
             )
@@ -144,10 +159,3 @@ def _index_endpoints(dataplanes: Iterable[Resource]) -> dict[str, tuple[Endpoint
         service: tuple(sorted(group, key=lambda e: (e.address, e.port, e.dataplane)))
         for service, group in sorted(grouped.items())
     }
-
-
-def _unspecified(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_unspecified
-    except ValueError:
-        return False

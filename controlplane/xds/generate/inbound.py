@@ -3,20 +3,27 @@ cluster `localhost:<servicePort>` to the application (Kuma's `inbound_proxy_gene
 
 HTTP-family inbounds (http, http2, grpc) get an HCM with RDS and the tracing block for the inbound's
 service; everything else gets tcp_proxy and no tracing (reference §3.1). Serviceless inbounds are skipped.
+Every resource is looked up in the interner by the inputs it is built from, so an unchanged inbound costs
+a lookup, not a rebuild, when its proxy is regenerated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
-from envoy.config.listener.v3 import listener_components_pb2
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 
-from controlplane.policy.protocol import Protocol, protocol_of
+from controlplane.resources.protocol import Protocol, protocol_of
+from controlplane.resources.tags import SERVICE_TAG
+from controlplane.tracing.backend import Direction, EffectiveTracing, HcmSite
+from controlplane.tracing.block import build_tracing_block, tracing_configurer
 from controlplane.xds import types
+from controlplane.xds.entries import ResourceInterner
 from controlplane.xds.generate import names
 from controlplane.xds.generate.clusters import build_cluster, http2_upstream, provided_endpoint
-from controlplane.xds.generate.context import SERVICE_TAG, MeshContext, Proxy
+from controlplane.xds.generate.context import MeshContext, Proxy
 from controlplane.xds.generate.hcm import build_hcm, build_route_configuration, rds, stat_prefix
 from controlplane.xds.generate.listeners import (
     INBOUND,
@@ -28,71 +35,78 @@ from controlplane.xds.generate.listeners import (
     tcp_proxy_filter,
     traffic_direction,
 )
+from controlplane.xds.generate.notes import listener_note
 from controlplane.xds.generate.resource_set import ResourceSet
-from controlplane.xds.generate.tracer import Direction, Tracer, shared_tracer, tracing
 
 
-def generate_inbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
+def generate_inbound(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
     """Listeners, local clusters and inbound routes of one proxy."""
     resources = ResourceSet()
     inbounds = [
         inbound for inbound in proxy.dataplane.spec.networking.inbound if inbound.tags.get(SERVICE_TAG)
     ]
     shared_routes = _services_with_one_app_port(inbounds)
-    tracer = shared_tracer(ctx, proxy.tracing.backend)
     for inbound in sorted(inbounds, key=lambda inbound: inbound.port):
         service = inbound.tags[SERVICE_TAG]
         service_port = inbound.service_port or inbound.port
         route_name = names.inbound_route_name(service, None if service in shared_routes else service_port)
-        _add_inbound(ctx, resources, proxy, tracer, inbound, route_name)
+        _add_inbound(resources, cache, proxy, inbound, route_name)
     return resources
 
 
-def _add_inbound(
-    ctx: MeshContext, resources: ResourceSet, proxy: Proxy, tracer: Tracer | None, inbound: Any, route_name: str
-) -> None:
+def _add_inbound(resources: ResourceSet, cache: ResourceInterner, proxy: Proxy, inbound: Any, route_name: str) -> None:
     """One inbound's listener, local cluster and (for HTTP) route configuration."""
     networking = proxy.dataplane.spec.networking
     service = inbound.tags[SERVICE_TAG]
     service_port = inbound.service_port or inbound.port
     protocol = protocol_of(inbound.tags)
     cluster_name = names.local_cluster_name(service_port)
-    resources.add(
-        build_cluster(
-            cluster_name,
-            provided_endpoint(
-                inbound.service_address or networking.address, service_port, ":" in networking.address
-            ),
-            http2_upstream(protocol.uses_http2_upstream),
-        )
-    )
+    app_address = inbound.service_address or networking.address
+    ipv6 = ":" in networking.address
+    resources.add(cache.shared(types.CLUSTER_TYPE, ("local", cluster_name, app_address, service_port,
+                                                    protocol.uses_http2_upstream, ipv6),
+                               _local_cluster, cluster_name, app_address, service_port, protocol, ipv6))
     if protocol.is_http:
-        # Same for every instance of the service: built (and serialised) once per context.
-        resources.add(ctx.memo(("inbound-route", route_name, service, cluster_name), build_route_configuration,
-                               route_name, names.virtual_host_name(service), cluster_name))
+        # Same for every instance of the service: built (and serialised) once for all of them.
+        resources.add(cache.shared(types.ROUTE_TYPE, ("inbound-route", route_name, service, cluster_name),
+                                   build_route_configuration, route_name, names.virtual_host_name(service),
+                                   cluster_name))
     address = inbound.address or networking.address
-    resources.add(
-        build_listener(
-            names.inbound_listener_name(address, inbound.port),
-            listen_on(address, inbound.port),
-            traffic_direction(INBOUND),
-            tags_metadata(inbound.tags),
-            filter_chain(_inbound_filter(tracer, protocol, service, service_port, route_name)),
-        )
+    tracing = proxy.tracing if protocol.is_http else None
+    site = HcmSite(service, Direction.INBOUND)
+    block_key: Hashable = tracing.block_key(site) if tracing is not None else None
+    tags = tuple(sorted(inbound.tags.items()))
+    inputs = ("inbound", address, int(inbound.port), tags, protocol, service_port, route_name, block_key)
+    listener = cache.shared(types.LISTENER_TYPE, inputs, _inbound_listener, address, int(inbound.port),
+                            dict(tags), protocol, service, service_port, route_name, tracing)
+    resources.add(listener)
+    resources.note(listener_note(listener.name, "inbound", service, protocol.value, protocol.is_http,
+                                 tracing is not None))
+
+
+def _local_cluster(name: str, address: str, port: int, protocol: Protocol, ipv6: bool) -> cluster_pb2.Cluster:
+    return build_cluster(name, provided_endpoint(address, port, ipv6), http2_upstream(protocol.uses_http2_upstream))
+
+
+def _inbound_listener(address: str, port: int, tags: dict[str, str], protocol: Protocol, service: str,
+                      service_port: int, route_name: str, tracing: EffectiveTracing | None) -> listener_pb2.Listener:
+    return build_listener(
+        names.inbound_listener_name(address, port),
+        listen_on(address, port),
+        traffic_direction(INBOUND),
+        tags_metadata(tags),
+        filter_chain(_inbound_filter(tracing, protocol, service, service_port, route_name)),
     )
 
 
 def _inbound_filter(
-    tracer: Tracer | None, protocol: Protocol, service: str, service_port: int, route_name: str
+    tracing: EffectiveTracing | None, protocol: Protocol, service: str, service_port: int, route_name: str
 ) -> listener_components_pb2.Filter:
     prefix = names.inbound_stat_prefix(service_port)
     if not protocol.is_http:
         return tcp_proxy_filter(prefix, names.local_cluster_name(service_port))
-    hcm = build_hcm(
-        stat_prefix(prefix),
-        rds(route_name),
-        tracing(tracer, service, Direction.INBOUND),
-    )
+    block = build_tracing_block(tracing, HcmSite(service, Direction.INBOUND)) if tracing is not None else None
+    hcm = build_hcm(stat_prefix(prefix), rds(route_name), tracing_configurer(block))
     return network_filter(types.HTTP_CONNECTION_MANAGER, hcm)
 
 

@@ -4,18 +4,31 @@ plus that cluster's ClusterLoadAssignment built from every inbound of the mesh s
 The protocol comes from the destination's endpoints (reference §3.1), so a destination whose endpoints
 disagree or lack `kuma.io/protocol` is plain TCP and untraced. Tracing on outbounds is reported under the
 proxy's identifying service, with the destination for Datadog's splitService.
+
+Proxies share most of these resources byte for byte (reference/performance.md §6.3: generation, not the
+wire, is the cost at scale): a destination's cluster, endpoints and route depend only on the service, its
+protocol and its endpoints; an outbound listener only on its address, port, destination, protocol and
+tracing block. Each is looked up in the interner by exactly those inputs, so it is built and serialised
+once for every proxy that has it, and again only when one of those inputs changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, Final
 
-from envoy.config.listener.v3 import listener_components_pb2
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 
+from controlplane.resources.dataplane import identifying_service
+from controlplane.resources.protocol import Protocol
+from controlplane.tracing.backend import Direction, EffectiveTracing, HcmSite
+from controlplane.tracing.block import build_tracing_block, tracing_configurer
 from controlplane.xds import types
+from controlplane.xds.entries import ResourceEntry, ResourceInterner
 from controlplane.xds.generate import names
 from controlplane.xds.generate.clusters import build_cluster, eds, http2_upstream
-from controlplane.xds.generate.context import MeshContext, Proxy, identifying_service, service_of
+from controlplane.xds.generate.context import Destination, MeshContext, Proxy, service_of
 from controlplane.xds.generate.endpoints import build_load_assignment
 from controlplane.xds.generate.hcm import build_hcm, build_route_configuration, rds, stat_prefix
 from controlplane.xds.generate.listeners import (
@@ -27,86 +40,81 @@ from controlplane.xds.generate.listeners import (
     tcp_proxy_filter,
     traffic_direction,
 )
+from controlplane.xds.generate.notes import listener_note
 from controlplane.xds.generate.resource_set import ResourceSet
-from controlplane.xds.generate.tracer import Direction, Tracer, shared_tracer, tracing
 
 DEFAULT_OUTBOUND_ADDRESS: Final = "127.0.0.1"
-# Resources that many proxies share are built once per MeshContext and kept in `ctx.shared`
-# (reference/performance.md §6.3: generation, not the wire, is the cost at scale). A destination's cluster,
-# endpoints and route depend only on the service's endpoints and protocol, which are fixed for one context;
-# an outbound listener only on its address, port, destination, protocol and HCM tracing block. Returned
-# messages are shared: never mutate them. The rejected alternative, a module-level memo that survives
-# contexts, saves a little more but is global state in a pure package.
 
 
-def generate_outbound(ctx: MeshContext, proxy: Proxy) -> ResourceSet:
+def generate_outbound(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
     """Outbound listeners, service clusters, their endpoints and outbound routes of one proxy."""
     resources = ResourceSet()
-    source = identifying_service(proxy.dataplane)
-    tracer = shared_tracer(ctx, proxy.tracing.backend)
+    source = identifying_service(proxy.dataplane.spec)
     outbounds = sorted(proxy.dataplane.spec.networking.outbound, key=lambda o: (o.address, o.port))
     for outbound in outbounds:
         service = service_of(outbound.tags)
         if not service:
             raise ValueError(f"outbound on port {outbound.port} has no kuma.io/service tag")
-        resources.add(*_destination(ctx, service))
-        resources.add(_outbound_listener(ctx, tracer, outbound, service, source))
+        destination = ctx.destination(service)
+        _add_destination(resources, cache, destination)
+        listener = _outbound_listener(cache, proxy.tracing, outbound, destination, source)
+        resources.add(listener)
+        http = destination.protocol.is_http
+        resources.note(listener_note(listener.name, "outbound", service, destination.protocol.value, http,
+                                     http and proxy.tracing is not None))
     return resources
 
 
-def _destination(ctx: MeshContext, service: str) -> tuple[Any, ...]:
-    return ctx.memo(("destination", service), _build_destination, ctx, service)
-
-
-def _build_destination(ctx: MeshContext, service: str) -> tuple[Any, ...]:
-    """EDS cluster + endpoints (+ route when HTTP) for a destination; identical for every outbound to it."""
-    protocol = ctx.protocol(service)
+def _add_destination(resources: ResourceSet, cache: ResourceInterner, destination: Destination) -> None:
+    """EDS cluster + endpoints (+ route when HTTP) of a destination; identical for every outbound to it."""
+    service, protocol = destination.service, destination.protocol
     cluster_name = names.service_cluster_name(service)
-    built: tuple[Any, ...] = (
-        build_cluster(cluster_name, eds(), http2_upstream(protocol.uses_http2_upstream)),
-        build_load_assignment(cluster_name, ctx.endpoints(service)),
-    )
+    http2 = protocol.uses_http2_upstream
+    resources.add(cache.shared(types.CLUSTER_TYPE, ("eds-cluster", cluster_name, http2),
+                               _eds_cluster, cluster_name, http2))
+    resources.add(cache.shared(types.ENDPOINT_TYPE, ("endpoints", cluster_name, destination.endpoints_key),
+                               build_load_assignment, cluster_name, destination.endpoints))
     if protocol.is_http:
         route_name = names.outbound_route_name(service)
-        built += (build_route_configuration(route_name, names.virtual_host_name(service), cluster_name),)
-    return built
+        resources.add(cache.shared(types.ROUTE_TYPE, ("outbound-route", route_name, service, cluster_name),
+                                   build_route_configuration, route_name, names.virtual_host_name(service),
+                                   cluster_name))
 
 
-def _outbound_listener(ctx: MeshContext, tracer: Tracer | None, outbound: Any, service: str, source: str) -> Any:
-    """Shared when the HCM tracing block is the same object (zipkin: per backend; datadog: per source)."""
-    protocol = ctx.protocol(service)
-    block = tracer.block(source, Direction.OUTBOUND, service) if tracer is not None and protocol.is_http else None
-    key = ("listener", outbound.address or DEFAULT_OUTBOUND_ADDRESS, int(outbound.port), service, id(block))
-    cached = ctx.shared.get(key)
-    if cached is not None and cached[0] is block:
-        return cached[1]
-    listener = _build_outbound_listener(ctx, tracer, outbound, service, source)
-    ctx.shared[key] = (block, listener)  # holding `block` keeps its id from being reused while cached
-    return listener
+def _eds_cluster(name: str, http2: bool) -> cluster_pb2.Cluster:
+    return build_cluster(name, eds(), http2_upstream(http2))
 
 
-def _build_outbound_listener(
-    ctx: MeshContext, tracer: Tracer | None, outbound: Any, service: str, source: str
-) -> Any:
+def _outbound_listener(cache: ResourceInterner, tracing: EffectiveTracing | None, outbound: Any,
+                       destination: Destination, source: str) -> ResourceEntry:
+    """Shared by every proxy with the same address, port, destination and tracing block (zipkin: per
+    backend; datadog: per source service)."""
     address = outbound.address or DEFAULT_OUTBOUND_ADDRESS
+    protocol = destination.protocol
+    site = HcmSite(source, Direction.OUTBOUND, destination.service)
+    traced = tracing if protocol.is_http else None
+    block_key: Hashable = traced.block_key(site) if traced is not None else None
+    inputs = ("outbound", address, int(outbound.port), destination.service, protocol, block_key)
+    return cache.shared(types.LISTENER_TYPE, inputs, _build_outbound_listener, address, int(outbound.port),
+                        destination.service, protocol, traced, site)
+
+
+def _build_outbound_listener(address: str, port: int, service: str, protocol: Protocol,
+                             tracing: EffectiveTracing | None, site: HcmSite) -> listener_pb2.Listener:
     return build_listener(
-        names.outbound_listener_name(address, outbound.port),
-        listen_on(address, outbound.port),
+        names.outbound_listener_name(address, port),
+        listen_on(address, port),
         traffic_direction(OUTBOUND),
-        filter_chain(_outbound_filter(ctx, tracer, service, source)),
+        filter_chain(_outbound_filter(service, protocol, tracing, site)),
     )
 
 
-def _outbound_filter(
-    ctx: MeshContext, tracer: Tracer | None, service: str, source: str
-) -> listener_components_pb2.Filter:
+def _outbound_filter(service: str, protocol: Protocol, tracing: EffectiveTracing | None,
+                     site: HcmSite) -> listener_components_pb2.Filter:
     cluster_name = names.service_cluster_name(service)
     prefix = names.outbound_stat_prefix(service)
-    if not ctx.protocol(service).is_http:
+    if not protocol.is_http:
         return tcp_proxy_filter(prefix, cluster_name)
-    hcm = build_hcm(
-        stat_prefix(prefix),
-        rds(names.outbound_route_name(service)),
-        tracing(tracer, source, Direction.OUTBOUND, service),
-    )
+    block = build_tracing_block(tracing, site) if tracing is not None else None
+    hcm = build_hcm(stat_prefix(prefix), rds(names.outbound_route_name(service)), tracing_configurer(block))
     return network_filter(types.HTTP_CONNECTION_MANAGER, hcm)

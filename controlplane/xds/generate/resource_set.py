@@ -1,90 +1,78 @@
 """ResourceSet: what a generator returns, and what a whole snapshot is made of.
 
-A mapping type URL → {name → message}. Iteration is deterministic (types in ADS order, names sorted) so the
-cache can hash and serialise without re-sorting. Adding a second, different message under an existing name
-is a generator bug and raises, rather than letting the last writer silently win.
+A mapping type URL → {name → message}, holding each resource as its (already serialised, shared)
+`ResourceEntry`; `entries()` hands those to `Snapshot.build` as they are. `listeners` notes what was
+decided per listener (traced, and why not), for inspection. Iteration is deterministic (types
+in ADS order, names sorted). Adding a second, different resource under an existing name is a generator
+bug and raises, rather than letting the last writer silently win.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Final
 
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
 from controlplane.xds import types
+from controlplane.xds.entries import ResourceEntry, type_and_name
+from controlplane.xds.generate.notes import ListenerNote
 
 
 class DuplicateResourceError(ValueError):
-    """Two different messages claimed the same (type, name)."""
-
-
-# Resource classes → (type URL, name field). A dict lookup by class keeps `add` cheap on the hot path.
-_KNOWN: Final[Mapping[type[Message], tuple[str, str]]] = {
-    cluster_pb2.Cluster: (types.CLUSTER_TYPE, "name"),
-    endpoint_pb2.ClusterLoadAssignment: (types.ENDPOINT_TYPE, "cluster_name"),
-    listener_pb2.Listener: (types.LISTENER_TYPE, "name"),
-    route_pb2.RouteConfiguration: (types.ROUTE_TYPE, "name"),
-}
-
-
-def type_url_of(message: Message) -> str:
-    known = _KNOWN.get(type(message))
-    return known[0] if known else f"type.googleapis.com/{message.DESCRIPTOR.full_name}"
-
-
-def resource_name(message: Message) -> str:
-    """xDS name of a resource; ClusterLoadAssignment is named by its cluster, the rest by `name`."""
-    known = _KNOWN.get(type(message))
-    if known is None:
-        raise TypeError(f"not an xDS resource: {message.DESCRIPTOR.full_name}")
-    return str(getattr(message, known[1]))
+    """Two different resources claimed the same (type, name)."""
 
 
 class ResourceSet(Mapping[str, Mapping[str, Message]]):
     """Resources of one proxy (or one generator's share of them), keyed by type URL then name."""
 
-    __slots__ = ("_by_type",)
+    __slots__ = ("_by_type", "listeners")
 
     def __init__(self) -> None:
-        self._by_type: dict[str, dict[str, Message]] = {}
+        self._by_type: dict[str, dict[str, ResourceEntry]] = {}
+        self.listeners: tuple[ListenerNote, ...] = ()
+        """What was decided per listener, in generation order (for inspection)."""
 
-    def add(self, *messages: Message) -> ResourceSet:
-        """Add resources; an identical duplicate is accepted (two outbounds to one service share a cluster)."""
-        for message in messages:
-            known = _KNOWN.get(type(message))
-            if known is None:
-                resource_name(message)  # raises TypeError: not an xDS resource type we know
-                continue
-            self._put(known[0], str(getattr(message, known[1])), message)
+    def add(self, *resources: ResourceEntry | Message) -> ResourceSet:
+        """Add resources (entries, or messages that are serialised here); an identical duplicate is accepted
+        (two outbounds to one service share a cluster)."""
+        for resource in resources:
+            if isinstance(resource, Message):
+                resource = ResourceEntry.create(*type_and_name(resource), resource)
+            self._put(resource)
+        return self
+
+    def note(self, note: ListenerNote) -> ResourceSet:
+        self.listeners += (note,)
         return self
 
     def merge(self, other: ResourceSet) -> ResourceSet:
+        self.listeners += other.listeners
         for type_url, theirs in other._by_type.items():
             mine = self._by_type.get(type_url)
             if mine is None:
                 self._by_type[type_url] = dict(theirs)
                 continue
             for name in mine.keys() & theirs.keys():
-                self._put(type_url, name, theirs[name])  # raises on a different message under the same name
+                self._put(theirs[name])  # raises on a different resource under the same name
             mine.update(theirs)
         return self
 
-    def _put(self, type_url: str, name: str, message: Message) -> None:
-        by_name = self._by_type.setdefault(type_url, {})
-        existing = by_name.get(name)
-        if existing is not None and existing is not message and existing != message:
-            raise DuplicateResourceError(f"two different {message.DESCRIPTOR.name} resources named {name!r}")
-        by_name[name] = message
+    def _put(self, entry: ResourceEntry) -> None:
+        by_name = self._by_type.setdefault(entry.type_url, {})
+        existing = by_name.get(entry.name)
+        if existing is not None and existing is not entry and existing.packed.value != entry.packed.value:
+            raise DuplicateResourceError(
+                f"two different {entry.message.DESCRIPTOR.name} resources named {entry.name!r}")
+        by_name[entry.name] = entry
+
+    def entries(self) -> Mapping[str, Mapping[str, ResourceEntry]]:
+        """type URL → name → entry, for `Snapshot.build` (no copy of the entries)."""
+        return self._by_type
 
     def __getitem__(self, type_url: str) -> Mapping[str, Message]:
         by_name = self._by_type[type_url]
-        return MappingProxyType({name: by_name[name] for name in sorted(by_name)})
+        return MappingProxyType({name: by_name[name].message for name in sorted(by_name)})
 
     def __iter__(self) -> Iterator[str]:
         known = [type_url for type_url in types.ADS_ORDER if type_url in self._by_type]

@@ -1,7 +1,8 @@
 """Reconciler: which proxies a change regenerates, coalescing, deletion, and surviving store outages.
 
-Runs the real reconciler task against a MemoryStore and a real SnapshotCache; the publish hook records
-which proxies got a new snapshot, so each test asserts the exact set of affected proxies.
+Runs the real reconciler task against a MemoryStore and a real SnapshotCache; an observer records which
+proxies got a new snapshot and counts the passes, so each test asserts the exact set of affected proxies
+and waits for "the pass that follows this change" instead of for time to pass.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ class FlakyStore(MemoryStore):
     """A MemoryStore whose `get` fails while `down` is set, like a database that went away."""
 
     down = False
+    failed_gets = 0
 
     async def get(self, key: ResourceKey) -> Resource:
         if self.down:
+            self.failed_gets += 1
             raise StoreUnavailable("database is down")
         return await super().get(key)
 
@@ -39,21 +42,30 @@ class Harness:
         self.store = FlakyStore()
         self.cache = SnapshotCache()
         self.published: list[str] = []
+        self.passes: list[int] = []
+        """Store changes consumed by each pass after the initial one."""
         self.reconciler = Reconciler(self.store, self.cache, Metrics(), debounce_s=debounce_s, max_wait_s=max_wait_s,
-                                     debounce_first_s=debounce_first_s, on_published=self._record)
+                                     debounce_first_s=debounce_first_s, observers=(self,))
 
-    def _record(self, node: str, snapshot: Snapshot, started: float) -> None:
+    def on_published(self, node: str, snapshot: Snapshot, started: float) -> None:
         self.published.append(node)
+
+    def on_pass_done(self, changes: int) -> None:
+        if changes:
+            self.passes.append(changes)
 
     async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
         async with asyncio.timeout(timeout):
             while not predicate():
                 await asyncio.sleep(0.005)
 
-    async def settle(self) -> None:
-        """Wait until the reconciler has consumed every queued change and finished its batch."""
-        await asyncio.sleep(0)
-        await self.until(lambda: self.reconciler.idle)
+    async def settle(self, changes: int = 1) -> None:
+        """Wait until passes have consumed `changes` more store changes than when the test last settled."""
+        wanted = self._consumed + changes
+        await self.until(lambda: sum(self.passes) >= wanted)
+        self._consumed = sum(self.passes)
+
+    _consumed = 0
 
 
 def topology() -> list[Resource]:
@@ -93,7 +105,6 @@ async def test_initial_load_publishes_every_proxy(harness: Harness) -> None:
 async def test_traffic_trace_regenerates_only_selected_proxies(harness: Harness) -> None:
     harness.published.clear()
     await harness.store.create(traffic_trace("web-only", selectors=[{"kuma.io/service": "web"}]))
-    await harness.until(lambda: bool(harness.published))
     await harness.settle()
     assert harness.published == ["default.web-1"]
 
@@ -103,7 +114,6 @@ async def test_dataplane_change_regenerates_it_and_its_clients(harness: Harness)
     current = await harness.store.get(ResourceKey(dataplane("backend-1").kind, "default", "backend-1"))
     changed = dataplane("backend-1", inbounds=[inbound(port=9081, service="backend")])
     await harness.store.update(replace(changed, version=current.version), expected_version=current.version)
-    await harness.until(lambda: len(harness.published) >= 2)
     await harness.settle()
     assert sorted(harness.published) == ["default.backend-1", "default.web-1"]
 
@@ -115,28 +125,27 @@ async def test_regenerated_but_identical_snapshot_is_not_published(harness: Harn
     current = await harness.store.get(ResourceKey(dataplane("backend-1").kind, "default", "backend-1"))
     changed = dataplane("backend-1", inbounds=[inbound(port=8081, service="backend", tags={"version": "v2"})])
     await harness.store.update(replace(changed, version=current.version), expected_version=current.version)
-    await harness.until(lambda: bool(harness.published))
     await harness.settle()
     assert harness.published == ["default.backend-1"]
     registry = harness.reconciler.metrics.registry
     assert registry.get_sample_value("xds_generation_seconds_count", {"result": "unchanged"}) == 1.0
 
 
-async def test_burst_is_coalesced(harness: Harness) -> None:
-    await harness.store.create(traffic_trace())
-    await harness.settle()
-    harness.published.clear()
-    key = ResourceKey(mesh().kind, "", "default")
-    for sampling in range(20):
-        current = await harness.store.get(key)
-        edited = mesh(backends=[zipkin_backend(name="zipkin", url="http://zipkin:9411/api/v2/spans",
-                                               sampling=float(sampling))], default_backend="zipkin")
-        await harness.store.update(edited, expected_version=current.version)
-        await asyncio.sleep(0.002)  # a burst: 20 edits well inside the 10 ms debounce gap and 50 ms max wait
-    await harness.until(lambda: len(harness.published) >= 3)
-    await harness.settle()
-    for node in ("default.backend-1", "default.web-1", "default.other-1"):
-        assert 1 <= harness.published.count(node) <= 2, harness.published
+async def test_burst_is_coalesced() -> None:
+    # A 1 s debounce and a 30 s max wait hold the whole burst in one batch, however slowly it is written.
+    async with running(Harness(debounce_s=1.0, max_wait_s=30, debounce_first_s=1.0)) as harness:
+        await harness.store.create(traffic_trace())
+        await harness.settle()
+        harness.published.clear()
+        key = ResourceKey(mesh().kind, "", "default")
+        for sampling in range(20):
+            current = await harness.store.get(key)
+            edited = mesh(backends=[zipkin_backend(name="zipkin", url="http://zipkin:9411/api/v2/spans",
+                                                   sampling=float(sampling))], default_backend="zipkin")
+            await harness.store.update(edited, expected_version=current.version)
+        await harness.settle(changes=20)
+        assert harness.passes[-1] == 20
+        assert sorted(harness.published) == ["default.backend-1", "default.other-1", "default.web-1"]
 
 
 async def test_a_lone_change_after_a_quiet_period_skips_the_long_debounce() -> None:
@@ -156,8 +165,8 @@ async def test_a_second_change_inside_the_first_gap_waits_for_the_whole_burst() 
         await h.store.update(mesh(backends=[zipkin_backend(name="zipkin", url="http://zipkin:9411/api/v2/spans",
                                                            sampling=5.0)], default_backend="zipkin"),
                              expected_version=current.version)
-        await h.until(lambda: len(h.published) >= 3)
-        await asyncio.sleep(0.5)  # bounded observation window > debounce_s: a second batch would land in it
+        await h.settle(changes=2)
+        assert h.passes == [2]  # both changes in the one pass: nothing is left for a second batch
         assert sorted(h.published) == ["default.backend-1", "default.other-1", "default.web-1"]
 
 
@@ -172,7 +181,7 @@ async def test_store_outage_keeps_snapshots_and_recovers(harness: Harness) -> No
     harness.store.down = True
     harness.published.clear()
     await harness.store.create(traffic_trace())
-    await asyncio.sleep(0.2)  # several retry rounds while the store is down (bounded observation window)
+    await harness.until(lambda: harness.store.failed_gets >= 3)  # several retry rounds while the store is down
     assert harness.published == []
     assert harness.cache.get_snapshot("default.web-1") is before
     harness.store.down = False

@@ -24,7 +24,7 @@ def samples(metrics: Metrics, type_url: str) -> float:
 
 def publish(observer: MetricsObserver, versions: dict[str, str]) -> None:
     snapshot: Any = FakeSnapshot(versions)
-    observer.published("default.web-1", snapshot, 0.0)
+    observer.on_published("default.web-1", snapshot, 0.0)
 
 
 def test_only_changed_types_are_pending() -> None:

@@ -12,9 +12,13 @@ from builders import load_resources
 from envoy.config.cluster.v3 import cluster_pb2
 from golden import assert_golden
 
-from controlplane.policy import ResolutionReason
-from controlplane.resources.model import Kind
-from controlplane.xds.generate import MeshContext, Proxy, build_mesh_context, build_proxy, generate_snapshot
+from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
+from controlplane.policies.traffictrace.plugin import Reason as ResolutionReason
+from controlplane.resources.dataplane import DATAPLANE
+from controlplane.resources.mesh import MESH
+from controlplane.resources.registry import KINDS
+from controlplane.xds.generate.context import MeshContext, Proxy, build_mesh_context, build_proxy
+from controlplane.xds.generate.generators import generate_snapshot
 
 GOLDEN_DIR = Path(__file__).parents[3] / "golden" / "generate"
 CASES = sorted(path.name.removesuffix(".input.yaml") for path in GOLDEN_DIR.glob("*.input.yaml"))
@@ -37,9 +41,9 @@ RESOLUTIONS: dict[str, tuple[str | None, str | None, ResolutionReason | None]] =
 
 def load_case(case: str) -> tuple[MeshContext, Proxy]:
     resources = load_resources(GOLDEN_DIR / f"{case}.input.yaml")
-    by_kind = {kind: [r for r in resources if r.kind is kind] for kind in Kind}
-    ctx = build_mesh_context(by_kind[Kind.MESH][0], by_kind[Kind.TRAFFIC_TRACE], by_kind[Kind.DATAPLANE])
-    return ctx, build_proxy(ctx, by_kind[Kind.DATAPLANE][0])
+    by_kind = {kind: [r for r in resources if r.kind is kind] for kind in KINDS}
+    ctx = build_mesh_context(by_kind[MESH][0], by_kind[TRAFFIC_TRACE], by_kind[DATAPLANE])
+    return ctx, build_proxy(ctx, by_kind[DATAPLANE][0])
 
 
 def test_every_case_has_an_expected_resolution() -> None:
@@ -55,11 +59,11 @@ def test_snapshot_golden(case: str) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_resolution(case: str) -> None:
     _, proxy = load_case(case)
-    backend = proxy.tracing.backend
+    decision = proxy.policies.decision(TRAFFIC_TRACE)
     actual = (
-        proxy.tracing.traffic_trace,
-        backend.name if backend is not None else None,
-        proxy.tracing.reason,
+        decision.matched[-1] if decision.matched else None,
+        decision.tracing.backend.name if decision.tracing is not None else None,
+        ResolutionReason(decision.reason) if decision.reason else None,
     )
     assert actual == RESOLUTIONS[case]
 

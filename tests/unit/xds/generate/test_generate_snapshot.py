@@ -16,8 +16,9 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from controlplane.errors import GenerationError
 from controlplane.resources.model import Resource
 from controlplane.xds import types
-from controlplane.xds.generate import ResourceSet, build_mesh_context, build_proxy, generate_snapshot
-from controlplane.xds.generate.resource_set import DuplicateResourceError
+from controlplane.xds.generate.context import build_mesh_context, build_proxy
+from controlplane.xds.generate.generators import generate_snapshot
+from controlplane.xds.generate.resource_set import DuplicateResourceError, ResourceSet
 
 MESH = mesh(backends=[zipkin_backend(sampling=50.0)], default_backend="zipkin")
 

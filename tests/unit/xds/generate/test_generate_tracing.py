@@ -16,11 +16,31 @@ from envoy.type.v3 import percent_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
-from controlplane.errors import GenerationError
-from controlplane.xds.generate import build_mesh_context, build_proxy, generate_snapshot
+from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
+from controlplane.policies.traffictrace.plugin import effective_tracing
+from controlplane.resources.generated import mesh_pb2
+from controlplane.tracing.backend import Direction, EffectiveTracing, HcmSite
+from controlplane.tracing.block import build_collector_cluster, build_tracing_block, tracing_configurer
+from controlplane.xds import types
+from controlplane.xds.generate.context import build_mesh_context, build_proxy
+from controlplane.xds.generate.generators import generate_snapshot
 from controlplane.xds.generate.hcm import build_hcm, rds, stat_prefix
-from controlplane.xds.generate.tracer import Direction, build_tracing, tracing
-from controlplane.xds.generate.tracing import build_tracing_cluster
+
+
+def _tracing(backend: mesh_pb2.TracingBackend) -> EffectiveTracing:
+    tracing = effective_tracing(backend)
+    assert tracing is not None
+    return tracing
+
+
+def build_tracing(backend: mesh_pb2.TracingBackend, service: str, direction: Direction,
+                  destination: str = "") -> hcm_pb2.HttpConnectionManager.Tracing:
+    """The block a TrafficTrace with this Mesh backend gives one HCM."""
+    return build_tracing_block(_tracing(backend), HcmSite(service, direction, destination))
+
+
+def build_tracing_cluster(backend: mesh_pb2.TracingBackend, ipv6_dataplane: bool = False) -> cluster_pb2.Cluster:
+    return build_collector_cluster(_tracing(backend), ipv6_dataplane)
 
 
 def _any(message: Message) -> any_pb2.Any:
@@ -102,9 +122,7 @@ def test_datadog_block(split: bool, direction: Direction, service_name: str) -> 
 
 
 def test_no_backend_leaves_hcm_without_tracing() -> None:
-    hcm = build_hcm(
-        stat_prefix("localhost_8080"), rds("inbound:web"), tracing(None, "web", Direction.INBOUND)
-    )
+    hcm = build_hcm(stat_prefix("localhost_8080"), rds("inbound:web"), tracing_configurer(None))
     assert not hcm.HasField("tracing")
 
 
@@ -174,12 +192,12 @@ def test_ipv6_collector_url() -> None:
     )
 
 
-def test_invalid_datadog_port_is_a_generation_error() -> None:
+def test_a_stored_backend_that_no_longer_validates_traces_nothing_and_says_why() -> None:
+    """The port is checked once, by validation; a stored Mesh that predates a rule is not traced (and not
+    a generation error for every proxy), and the decision says why."""
     the_mesh = mesh(backends=[datadog_backend("datadog", port=70000)], default_backend="datadog")
     web = dataplane(inbounds=[inbound(protocol="tcp")])
     ctx = build_mesh_context(the_mesh, [traffic_trace()], [web])
-    with pytest.raises(GenerationError) as raised:
-        generate_snapshot(ctx, build_proxy(ctx, web))
-    assert raised.value.generator == "tracing"
-    assert raised.value.proxy == "default.web-1"
-    assert "invalid Datadog port number 70000. Must be in range 1-65535" in str(raised.value)
+    proxy = build_proxy(ctx, web)
+    assert proxy.policies.decision(TRAFFIC_TRACE).reason == "backend_invalid"
+    assert "tracing:datadog" not in generate_snapshot(ctx, proxy)[types.CLUSTER_TYPE]

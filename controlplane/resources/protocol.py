@@ -11,7 +11,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-PROTOCOL_TAG: Final = "kuma.io/protocol"
+from controlplane.resources.tags import PROTOCOL_TAG
 
 
 class Protocol(enum.Enum):

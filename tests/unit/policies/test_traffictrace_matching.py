@@ -8,7 +8,12 @@ from datetime import timedelta
 import pytest
 from builders import T0, dataplane, inbound, traffic_trace
 
-from controlplane.policy import SelectorRank, match_tags, rank_selector, select_traffic_trace
+from controlplane.policies.traffictrace.matching import (
+    SelectorRank,
+    match_tags,
+    rank_selector,
+    select_traffic_trace,
+)
 
 WEB = {"kuma.io/service": "web", "kuma.io/protocol": "http", "version": "v1"}
 

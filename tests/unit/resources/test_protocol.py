@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from controlplane.policy import Protocol, infer_protocol, parse_protocol
+from controlplane.resources.protocol import Protocol, infer_protocol, parse_protocol
 
 
 def _endpoints(*protocols: str | None) -> list[dict[str, str]]:

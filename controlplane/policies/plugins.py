@@ -1,0 +1,60 @@
+"""The policy plugins of this control plane, and how their decisions combine into one per proxy.
+
+`PLUGINS` is in order of precedence: when the decisions of several kinds target a proxy, the first one's
+tracing is applied and the others are reported as not applied (DESIGN.md: MeshTrace, once it exists, wins
+over TrafficTrace). Adding a policy kind is one folder plus its plugin's entry here and its descriptor's in
+resources/registry.py (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from controlplane.policies.plugin import Decision, PolicyPlugin, Prepared
+from controlplane.policies.traffictrace.plugin import PLUGIN as TRAFFIC_TRACE_PLUGIN
+from controlplane.resources.kind import Kind
+from controlplane.resources.model import Resource
+from controlplane.tracing.backend import EffectiveTracing
+
+PLUGINS: Final[tuple[PolicyPlugin, ...]] = (TRAFFIC_TRACE_PLUGIN,)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPolicies:
+    """Every plugin's per-mesh index, in `PLUGINS` order."""
+
+    prepared: tuple[tuple[PolicyPlugin, Prepared], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyPolicies:
+    """Every plugin's decision for one proxy (in `PLUGINS` order) and the one that is applied."""
+
+    decisions: tuple[Decision, ...]
+    applied: Decision | None
+
+    @property
+    def tracing(self) -> EffectiveTracing | None:
+        return self.applied.tracing if self.applied is not None else None
+
+    def decision(self, kind: Kind) -> Decision:
+        for decision in self.decisions:
+            if decision.kind == kind.name:
+                return decision
+        raise KeyError(kind.name)
+
+    def displaced(self) -> tuple[Decision, ...]:
+        """Decisions that target the proxy but are not applied (another kind takes precedence)."""
+        return tuple(d for d in self.decisions if d.targets and d is not self.applied)
+
+
+def prepare_policies(mesh: Resource, policies: Mapping[Kind, Sequence[Resource]]) -> PreparedPolicies:
+    return PreparedPolicies(tuple((p, p.prepare(mesh, policies.get(p.kind, ()))) for p in PLUGINS))
+
+
+def decide(prepared: PreparedPolicies, dataplane: Resource) -> ProxyPolicies:
+    decisions = tuple(plugin.decide(index, dataplane) for plugin, index in prepared.prepared)
+    applied = next((d for d in decisions if d.targets), None)
+    return ProxyPolicies(decisions, applied)

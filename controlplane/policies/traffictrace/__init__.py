@@ -1,0 +1,1 @@
+"""TrafficTrace: Kuma's legacy tracing policy (reference kuma-tracing.md §2)."""
