@@ -16,7 +16,7 @@ import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-REGENERATE = "UPDATE_GOLDEN_FILES=1 /work/venv/bin/pytest {test} (or: pytest --update-golden)"
+REGENERATE = "UPDATE_GOLDEN_FILES=1 python -m pytest {test} (or: pytest --update-golden)"
 
 
 def render(actual: Message | Mapping[str, Mapping[str, Message]]) -> Any:

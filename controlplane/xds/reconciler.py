@@ -8,8 +8,8 @@ to catch the back-to-back PUTs of one multi-document `apply`, so a lone change i
 debounce. A second change inside that gap means a burst, and the wait grows back to `debounce_s`.
 
 Which proxies a batch affects:
-- Mesh or TrafficTrace change: every proxy of that mesh whose tracing resolution (matched policy + backend)
-  changed. Matching is cheap; generation is what we avoid.
+- Mesh or policy change: every proxy of that mesh whose policy decisions (the plugins' matched policies,
+  effective tracing, reasons) changed. Deciding is cheap; generation is what we avoid.
 - Dataplane change: that proxy, plus proxies whose outbounds reach a service it serves (before or after the
   change), since their endpoints or inferred protocol may have changed.
 Snapshot versions are content hashes, so regenerating a proxy whose config did not change pushes nothing;

@@ -3,7 +3,7 @@
 Responsible for deciding, from requests and snapshots alone, what a SotW ADS stream must send: it keeps one
 `TypeState` per type URL (subscription, nonce/version sent, version ACKed, NACK) and returns the
 `DiscoveryResponse`s to write, in ADS order. Pure: no gRPC, no asyncio, no clock, no logging, so every rule
-is unit-tested directly (tests/unit/xds/test_stream_state.py). The servicer (server.py) only feeds requests in
+is unit-tested directly (tests/unit/xds/test_sotw_state.py, test_delta_state.py). The servicer (server.py) only feeds requests in
 and writes what comes out. Delta transitions live in delta.py and share `TypeState`/`StreamState`.
 """
 

@@ -10,7 +10,7 @@ The ADS server registers its methods with an identity response serialiser and wr
 Field numbers (envoy/service/discovery/v3/discovery.proto): DiscoveryResponse version_info=1,
 resources=2, type_url=4, nonce=5; DeltaDiscoveryResponse system_version_info=1, resources=2, type_url=4,
 nonce=5, removed_resources=6; Resource version=1, resource=2, name=3; google.protobuf.Any type_url=1,
-value=2. tests/xds/test_wire.py checks the encodings against the generated classes.
+value=2. tests/unit/xds/test_wire.py checks the encodings against the generated classes.
 """
 
 from __future__ import annotations

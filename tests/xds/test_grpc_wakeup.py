@@ -4,7 +4,8 @@ A real grpc.aio server in this process and a real grpc.aio client in a subproces
 streams. The server's loop then runs a busy phase like a regeneration pass (CPU work with a yield every
 5 ms) during which every stream writes three messages. Without the drain, grpc's poller thread blocks on
 the wake-up socket after a few hundred completions and the writes only finish once the loop goes idle, so
-the busy phase hits its deadline; with it, every write completes inside the busy phase.
+the busy phase runs out of iterations; with it, every write completes inside the busy phase. The outcome
+is a count (writes completed within a fixed number of busy iterations), not a timing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from controlplane.xds import grpc_wakeup
 
 STREAMS = 400
 WRITES = 3
-BUSY_DEADLINE_S = 4.0
+BUSY_ITERATIONS = 800
+"""Yields of the busy phase (≈ 4 s of spinning): completing all writes takes a few dozen with the drain."""
 
 CLIENT = """
 import asyncio, sys, grpc
@@ -55,23 +57,22 @@ class Streams:
         await asyncio.sleep(3600)
 
 
-async def _busy_until(done: Callable[[], bool], wake: list[asyncio.Event]) -> float:
-    """Spin like a regeneration pass, waking the streams over the first 0.3 s; seconds until `done()`."""
-    began = time.perf_counter()
+async def _busy_until(done: Callable[[], bool], wake: list[asyncio.Event]) -> int:
+    """Spin like a regeneration pass (5 ms of work per iteration, then a yield), waking the streams over the
+    first 60 iterations; the iterations it took until `done()` (BUSY_ITERATIONS when it never was)."""
     woken = 0
-    while not done():
-        elapsed = time.perf_counter() - began
-        if elapsed > BUSY_DEADLINE_S:
-            break
+    for iteration in range(BUSY_ITERATIONS):
+        if done():
+            return iteration
         until = time.perf_counter() + 0.005
         while time.perf_counter() < until:
             pass
-        target = min(len(wake), int(len(wake) * elapsed / 0.3) + 1)
+        target = min(len(wake), len(wake) * (iteration + 1) // 60 + 1)
         while woken < target:
             wake[woken].set()
             woken += 1
         await asyncio.sleep(0)
-    return time.perf_counter() - began
+    return BUSY_ITERATIONS
 
 
 @pytest.mark.timeout(60)
@@ -92,7 +93,7 @@ async def test_writes_complete_while_the_loop_is_busy() -> None:
                 await asyncio.sleep(0.05)
         took = await _busy_until(lambda: streams.completed == STREAMS * WRITES, streams.opened)
         assert streams.completed == STREAMS * WRITES, (
-            f"only {streams.completed} of {STREAMS * WRITES} writes completed during {took:.1f} s of busy loop")
+            f"only {streams.completed} of {STREAMS * WRITES} writes completed during {took} busy iterations")
     finally:
         client.kill()
         await client.wait()

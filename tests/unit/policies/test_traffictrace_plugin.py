@@ -10,12 +10,7 @@ from builders import datadog_backend, dataplane, inbound, mesh, traffic_trace, z
 from controlplane.policies.traffictrace.plugin import PLUGIN
 from controlplane.policies.traffictrace.plugin import Reason as ResolutionReason
 from controlplane.resources.generated import mesh_pb2
-from controlplane.resources.mesh import conf_dict
 from controlplane.resources.model import Resource
-from controlplane.tracing.datadog import DATADOG as DATADOG_TYPE
-from controlplane.tracing.datadog import DatadogConf
-from controlplane.tracing.zipkin import ZIPKIN as ZIPKIN_TYPE
-from controlplane.tracing.zipkin import ZipkinConf, parse_collector_url
 
 ZIPKIN = zipkin_backend("zipkin")
 DATADOG = datadog_backend("datadog")
@@ -76,25 +71,3 @@ def test_no_backend_named_and_no_default() -> None:
 def test_backend_not_found(the_mesh: object) -> None:
     resolution = resolve_tracing(the_mesh, traffic_trace("t", backend="nope"))  # type: ignore[arg-type]
     assert resolution == TracingResolution(None, "t", "nope", ResolutionReason.BACKEND_NOT_FOUND)
-
-
-def test_zipkin_config_parses_every_field() -> None:
-    backend = zipkin_backend(
-        url="https://z:1/p", traceId128bit=True, apiVersion="httpProto", sharedSpanContext=False
-    )
-    expected = ZipkinConf(parse_collector_url("https://z:1/p"), trace_id_128bit=True, api_version="httpProto",
-                          shared_span_context=False)
-    assert ZIPKIN_TYPE.parse_mesh_conf(conf_dict(backend), "config") == (expected, [])
-
-
-def test_datadog_config_parses_struct_number_port() -> None:
-    backend = datadog_backend(address="agent", port=8126, splitService=True)
-    assert DATADOG_TYPE.parse_mesh_conf(conf_dict(backend), "config") == (
-        DatadogConf(address="agent", port=8126, split_service=True), []
-    )
-
-
-def test_unknown_conf_key_is_rejected() -> None:
-    conf, violations = ZIPKIN_TYPE.parse_mesh_conf(conf_dict(zipkin_backend(bogus=1)), "config")
-    assert conf is None
-    assert [v.field for v in violations] == ["config.bogus"]

@@ -1,6 +1,6 @@
 """Golden snapshots: one case per tests/golden/generate/<case>.input.yaml; the first Dataplane is the proxy.
 
-Regenerate with `UPDATE_GOLDEN_FILES=1 /work/venv/bin/pytest tests/unit/xds/generate` and review the diff.
+Regenerate with `UPDATE_GOLDEN_FILES=1 python -m pytest tests/unit/xds/generate` and review the diff.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Snapshot: content versions, EDS/CDS version mixing, interning, consistency (pure, no gRPC).
 
-Lives next to the protocol tests because it shares their resource builders (xds_resources.py).
+Shares its resource builders (tests/xds_resources.py) with the protocol tests.
 """
 
 from __future__ import annotations
