@@ -73,11 +73,15 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     for _ in range(300):
         assert process.poll() is None, log.read_text()
         with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
+            if _get(url) is not None:
+                return
         time.sleep(0.05)  # polling a condition (the API answering), bounded by the loop
     raise AssertionError(f"control plane not ready:\n{log.read_text()}")
+
+
+def _get(url: str) -> str | None:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode() if response.status == 200 else None
 
 
 async def test_unauthenticated_huge_requests_are_not_kept(tmp_path: Path) -> None:
@@ -86,11 +90,10 @@ async def test_unauthenticated_huge_requests_are_not_kept(tmp_path: Path) -> Non
         before = memory_kb(process.pid)
         ended = await asyncio.gather(*(hostile_stream(xds_port) for _ in range(STREAMS)))
         after = memory_kb(process.pid)
-        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/metrics", timeout=5) as response:
-            metrics = response.read().decode()
+        metrics = await asyncio.to_thread(_get, f"http://127.0.0.1:{api_port}/metrics")
     # The server refused every stream for its missing token. (What the client sees can be INTERNAL instead of
     # UNAUTHENTICATED: grpc fails the call locally when the refusal lands while it is still sending.)
-    assert 'xds_auth_failures_total{reason="missing"} 3.0' in metrics
+    assert metrics is not None and 'xds_auth_failures_total{reason="missing"} 3.0' in metrics
     assert all(e.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INTERNAL) for e in ended), ended
     growth = (after["VmHWM"] - before["VmHWM"]) * 1024
     print(f"\n{STREAMS} x {REQUEST_BYTES >> 20} MB unauthenticated requests: server VmHWM {before['VmHWM'] >> 10}"
