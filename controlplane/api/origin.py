@@ -18,7 +18,9 @@ authentication and before any handler, so a refused request reads and writes not
    never grants; requiring JSON closes that door even for a browser that sends no `Origin`. Refused with
    415, before the body is read.
 
-Must not: authenticate (auth.py) or answer CORS preflights (the API serves no cross-origin clients).
+Each refusal is logged (`api_request_refused`, warning) and counted in `api_auth_failures_total{reason}`
+(`host_not_allowed`, `cross_origin`, `not_json`). Must not: authenticate (auth.py) or answer CORS preflights
+(the API serves no cross-origin clients).
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NoReturn
 from urllib.parse import urlsplit
 
+import structlog
 from aiohttp import web
 
 from controlplane.api.errors import ApiError, Handler
+from controlplane.api.keys import METRICS
+
+log = structlog.get_logger(__name__)
 
 LOCALHOST_NAMES: Final = frozenset({"localhost"})
 WILDCARD_ADDRESSES: Final = frozenset({"", "0.0.0.0", "::"})
@@ -115,27 +121,36 @@ async def browser_guard_middleware(request: web.Request, handler: Handler) -> we
     if host_header is not None:
         allowed = request.app[ALLOWED_HOSTS]
         if host is None or not allowed.allows(host[0]):
-            raise ApiError(421, "Misdirected Request",
-                           f"Host {host_header!r} is not an address of this API (allowed: {allowed.describe()}); "
-                           "add it to --api-allowed-hosts to reach the API under that name")
+            _refuse(request, "host_not_allowed", ApiError(
+                421, "Misdirected Request", f"Host {host_header!r} is not an address of this API (allowed: "
+                f"{allowed.describe()}); add it to --api-allowed-hosts to reach the API under that name"))
     if request.method in WRITE_METHODS:
         _check_same_origin(request, host)
     if request.method in BODY_METHODS and request.content_type != JSON:
         given = request.headers.get("Content-Type")
-        raise ApiError(415, "Unsupported Media Type",
-                       f"the request body must be JSON with Content-Type: {JSON} "
-                       f"(got {given!r})" if given else f"the request needs Content-Type: {JSON}")
+        _refuse(request, "not_json", ApiError(
+            415, "Unsupported Media Type", f"the request body must be JSON with Content-Type: {JSON} "
+            f"(got {given!r})" if given else f"the request needs Content-Type: {JSON}"))
     return await handler(request)
 
 
 def _check_same_origin(request: web.Request, host: tuple[str, int | None] | None) -> None:
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site.strip().lower() not in SAME_ORIGIN_FETCH:
-        raise ApiError(403, "Access Denied", f"cross-origin request refused (Sec-Fetch-Site: {site})")
+        _refuse(request, "cross_origin",
+                ApiError(403, "Access Denied", f"cross-origin request refused (Sec-Fetch-Site: {site})"))
     origin = request.headers.get("Origin")
     if origin is not None and not _same_origin(origin, host):
-        raise ApiError(403, "Access Denied",
-                       f"cross-origin request refused (Origin {origin!r} is not this API's origin)")
+        _refuse(request, "cross_origin", ApiError(
+            403, "Access Denied", f"cross-origin request refused (Origin {origin!r} is not this API's origin)"))
+
+
+def _refuse(request: web.Request, reason: str, error: ApiError) -> NoReturn:
+    """Log (warning: rejected input) and count, then raise for error_middleware to answer."""
+    request.app[METRICS].api_auth_failures.labels(reason).inc()
+    log.warning("api_request_refused", reason=reason, method=request.method, path=request.path,
+                host=request.headers.get("Host"), origin=request.headers.get("Origin"), status=error.status)
+    raise error
 
 
 def _same_origin(origin: str, host: tuple[str, int | None] | None) -> bool:

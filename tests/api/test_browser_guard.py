@@ -37,6 +37,10 @@ class Served:
     port: int
     store: MemoryStore
     tokens: Tokens
+    metrics: Metrics
+
+    def refusals(self, reason: str) -> float:
+        return self.metrics.registry.get_sample_value("api_auth_failures_total", {"reason": reason}) or 0.0
 
     @property
     def host(self) -> str:
@@ -49,16 +53,16 @@ class Served:
 
 @pytest.fixture
 async def served() -> AsyncIterator[Served]:
-    store = MemoryStore()
+    store, metrics = MemoryStore(), Metrics()
     tokens = Tokens(generate_signing_key())
-    app = create_app(store, Metrics(), auth=ApiAuth(tokens, localhost_is_admin=True),
+    app = create_app(store, metrics, auth=ApiAuth(tokens, localhost_is_admin=True),
                      allowed_hosts=AllowedHosts.for_api("127.0.0.1"))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     try:
-        yield Served(runner.addresses[0][1], store, tokens)
+        yield Served(runner.addresses[0][1], store, tokens, metrics)
     finally:
         await runner.cleanup()
         await store.close()
@@ -106,6 +110,7 @@ async def test_hostile_writes_are_refused_and_change_nothing(
     reply = await raw_request(served.port, method, path, _headers(template, served), body)
     assert_refused(reply, status, title)
     assert await served.state() == before
+    assert served.refusals("host_not_allowed" if status == 421 else "cross_origin") == 1
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "text/plain;charset=UTF-8",
@@ -123,6 +128,7 @@ async def test_bodies_that_are_not_declared_json_are_415(
     assert_refused(reply, 415, "Unsupported Media Type")
     assert "application/json" in reply.body["details"]
     assert await served.state() == before
+    assert served.refusals("not_json") == 1
 
 
 @pytest.mark.parametrize("path", ["/meshes", "/", "/metrics", "/meshes/default/dataplanes/web-1/xds"])
