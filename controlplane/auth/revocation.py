@@ -83,6 +83,10 @@ class RevocationList:
                     log.warning("revocations_refresh_failed", error=str(exc))
                 failing = True
                 continue
+            except Exception:  # task boundary: a bad poll must not stop the control plane (STYLE §4.5)
+                log.exception("revocations_refresh_crashed")
+                failing = True
+                continue
             if failing:
                 log.info("revocations_refresh_recovered")
             failing = False
