@@ -12,6 +12,7 @@ end with a deadline) or is revoked, here or through another replica sharing the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,10 +66,12 @@ async def open_stream(port: int, token: str | None, node: str = NODE, *, delta: 
     value = header if header is not None else (f"Bearer {token}" if token is not None else None)
     metadata = (("authorization", value),) if value is not None else None
     ads = AdsClient(channel, node, delta=delta, metadata=metadata)
-    if delta:
-        await ads.delta_request(CDS)
-    else:
-        await ads.request(CDS)
+    # A refusal from the metadata can end the call before this first write; the reader still reports it.
+    with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        if delta:
+            await ads.delta_request(CDS)
+        else:
+            await ads.request(CDS)
     return channel, ads
 
 
