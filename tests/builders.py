@@ -17,8 +17,9 @@ from google.protobuf import json_format
 from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
 from controlplane.resources.dataplane import DATAPLANE
 from controlplane.resources.generated import mesh_pb2
+from controlplane.resources.kind import Kind
 from controlplane.resources.mesh import MESH
-from controlplane.resources.model import Kind, Resource, ResourceKey
+from controlplane.resources.model import Resource, ResourceKey
 from controlplane.resources.registry import KINDS
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

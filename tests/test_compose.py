@@ -19,10 +19,12 @@ import venv
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from controlplane.api.origin import AllowedHosts, parse_host
 from controlplane.cli.apply import apply_all, decode_all
 from controlplane.cli.client import ApiClient, ApiSettings
 from controlplane.cli.run import RunConfig, running
@@ -70,6 +72,13 @@ def test_wiring_matches_the_dataplanes() -> None:
     assert "16686:16686" in services["jaeger"]["ports"]
     command = services["control-plane"]["command"]
     assert command[:4] == ["controlplane", "run", "--api-address", "0.0.0.0"]
+    # Every container's API URL names a host the control plane answers to (its Host check, README "Security").
+    allowed = AllowedHosts.for_api(_option(command, "--api-address") or "",
+                                   [h for h in (_option(command, "--api-allowed-hosts") or "").split(",") if h])
+    urls = [s.get("environment", {}).get("CONTROLPLANE_API_URL") for s in services.values()]
+    urls += [_option(s["command"], "--api-url") for s in services.values() if isinstance(s.get("command"), list)]
+    hosts = {parse_host(urlsplit(url).netloc) for url in urls if url}
+    assert hosts and all(host is not None and allowed.allows(host[0]) for host in hosts), hosts
     # Writes from other containers need the admin token the control plane writes into the shared volume.
     token_file = _option(command, "--admin-token-file")
     for name in ("setup", *_sidecars(services)):

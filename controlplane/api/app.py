@@ -1,7 +1,9 @@
 """HTTP API application (Kuma's routes on :5681), plus /metrics and health.
 
 `create_app` only wires things; the store, metrics, inspector and auth are built by `cli/run.py` and passed
-in. Without `auth` (the API tests' bare app) every request is allowed and there are no token routes.
+in. Without `auth` (the API tests' bare app) every request is allowed and there are no token routes. The
+browser guard (origin.py: Host, Origin, Content-Type) runs in every app, before auth; `allowed_hosts`
+defaults to what an API bound to 127.0.0.1 answers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from controlplane.api import inspect_routes, resources
 from controlplane.api.errors import Handler, error_middleware
 from controlplane.api.inspection import Inspector
 from controlplane.api.keys import AUTH, INSPECTOR, MAX_BODY, METRICS, STORE, ApiAuth
+from controlplane.api.origin import ALLOWED_HOSTS, LOOPBACK_ONLY, AllowedHosts, browser_guard_middleware
 from controlplane.observability import Metrics
 from controlplane.store.base import Store
 
@@ -62,12 +65,15 @@ async def ready(request: web.Request) -> web.Response:
 
 def create_app(
     store: Store, metrics_: Metrics, inspector: Inspector | None = None, *, max_body: int = DEFAULT_MAX_BODY,
-    auth: ApiAuth | None = None,
+    auth: ApiAuth | None = None, allowed_hosts: AllowedHosts = LOOPBACK_ONLY,
 ) -> web.Application:
-    middlewares = [logging_middleware, error_middleware]
+    # Inside error_middleware, so refusals get Kuma bodies; the browser guard before auth, so a cross-site
+    # request is refused as such even from loopback, where auth would let it through.
+    middlewares = [logging_middleware, error_middleware, browser_guard_middleware]
     if auth is not None:
-        middlewares.append(auth_routes.auth_middleware)  # inside error_middleware: refusals get Kuma bodies
+        middlewares.append(auth_routes.auth_middleware)
     app = web.Application(client_max_size=max_body, middlewares=middlewares)
+    app[ALLOWED_HOSTS] = allowed_hosts
     app[STORE] = store
     app[METRICS] = metrics_
     app[MAX_BODY] = max_body

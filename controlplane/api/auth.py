@@ -1,14 +1,21 @@
-"""Who may write through the HTTP API, and the token routes.
+"""Who may write through the HTTP API, who may read a dataplane's config, and the token routes.
 
 Writes (PUT, POST, DELETE) need an admin: a request from a loopback address when `localhost_is_admin` (the
 default, like Kuma's `KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN`, so the quick start needs no set-up), or one
 with `Authorization: Bearer <admin token>`. A missing, malformed, expired, foreign or revoked token is 401;
-a valid token that is not an admin token (a dataplane token) is 403. Reads stay open. The check runs
-before the handler, so a refused request writes nothing.
+a valid token that is not an admin token (a dataplane token) is 403. The check runs before the handler, so
+a refused request writes nothing. (Browser attacks on the loopback rule are stopped earlier, origin.py.)
+
+Reads are open, except, with `dataplane_reads` (`--api-read-auth`), every per-dataplane inspection route,
+i.e. any route under `/meshes/{mesh}/dataplanes/{name}/` (`/xds`, `/policies` and whatever is added there):
+it shows that proxy's whole configuration, which ADS gives only to the holder of its token, so it needs an
+admin or that dataplane's own token (another dataplane's token is 403). The rule follows the route
+pattern, not a list, so a new inspection route cannot be forgotten.
 
 Token routes (Kuma's `POST /tokens/dataplane` returns the bare token as text/plain):
 `POST /tokens/dataplane {mesh, name, validFor}`, `POST /tokens/admin {validFor}`,
-`POST /tokens/revocations {id}`.
+`POST /tokens/revocations {id}` (answers `{"revoked": id, "alreadyRevoked": bool}`; 503 if the store could
+not record it, never a success for a revocation that was not written).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from datetime import timedelta
-from typing import Final
+from typing import Final, NoReturn
 
 import structlog
 from aiohttp import web
@@ -24,7 +31,7 @@ from aiohttp import web
 from controlplane.api.errors import ApiError, Handler
 from controlplane.api.keys import AUTH, METRICS, ApiAuth
 from controlplane.auth.revocation import TOKEN_ID
-from controlplane.auth.tokens import ADMIN, TokenError, bearer_token, parse_duration
+from controlplane.auth.tokens import ADMIN, TokenClaims, TokenError, bearer_token, parse_duration
 from controlplane.errors import Violation
 from controlplane.resources.codec import validate_mesh_name, validate_resource_name
 
@@ -34,33 +41,54 @@ READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_DATAPLANE_VALIDITY: Final = "8760h"
 DEFAULT_ADMIN_VALIDITY: Final = "24h"
 _TOKEN: Final = "Could not issue a token"
+DATAPLANE_ROUTE_PREFIX: Final = "/meshes/{mesh}/dataplanes/{name}/"
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    auth = request.app[AUTH]
     if request.method not in READ_METHODS:
-        await _require_admin(request, request.app[AUTH])
+        claims = await _authenticate(request, auth, "an admin token")
+        if claims is not None and claims.subject != ADMIN:
+            _deny(request, "not_admin", f"a {claims.subject} token cannot change resources; use an admin token")
+    elif auth.dataplane_reads and (dataplane := _inspected_dataplane(request)) is not None:
+        claims = await _authenticate(request, auth, "an admin token or the dataplane's own token")
+        if claims is not None and claims.subject != ADMIN and (claims.mesh, claims.name) != dataplane:
+            mesh, name = dataplane
+            _deny(request, "wrong_dataplane", f"the token is for dataplane {claims.name!r} in mesh {claims.mesh!r}; "
+                                              f"dataplane {name!r} in mesh {mesh!r} needs an admin token or its own")
     return await handler(request)
 
 
-async def _require_admin(request: web.Request, auth: ApiAuth) -> None:
+async def _authenticate(request: web.Request, auth: ApiAuth, needed: str) -> TokenClaims | None:
+    """None for loopback when localhost is admin; else the verified bearer token, or a 401."""
     if auth.localhost_is_admin and _is_loopback(request.remote):
-        return
+        return None
     failures = request.app[METRICS].api_auth_failures
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         failures.labels("missing").inc()
-        raise ApiError(401, "Unauthenticated", "this operation needs an admin token: "
+        raise ApiError(401, "Unauthenticated", f"this operation needs {needed}: "
                                                "send `Authorization: Bearer <token>` (controlplane generate admin-token)")
     try:
-        claims = await auth.tokens.verify(token)
+        return await auth.tokens.verify(token)
     except TokenError as exc:
         failures.labels(exc.reason).inc()
         log.warning("api_request_unauthenticated", reason=exc.reason, method=request.method, path=request.path)
         raise ApiError(401, "Unauthenticated", str(exc)) from None
-    if claims.subject != ADMIN:
-        failures.labels("not_admin").inc()
-        raise ApiError(403, "Access Denied", f"a {claims.subject} token cannot change resources; use an admin token")
+
+
+def _deny(request: web.Request, reason: str, details: str) -> NoReturn:
+    request.app[METRICS].api_auth_failures.labels(reason).inc()
+    raise ApiError(403, "Access Denied", details)
+
+
+def _inspected_dataplane(request: web.Request) -> tuple[str, str] | None:
+    """(mesh, name) when the route is a per-dataplane inspection route (any route below a dataplane)."""
+    resource = request.match_info.route.resource
+    if resource is None or not resource.canonical.startswith(DATAPLANE_ROUTE_PREFIX):
+        return None
+    return request.match_info["mesh"], request.match_info["name"]
 
 
 def _is_loopback(remote: str | None) -> bool:
@@ -99,9 +127,9 @@ async def revoke_token(request: web.Request) -> web.Response:
     if not isinstance(token_id, str) or not TOKEN_ID.match(token_id):
         raise ApiError(400, "Could not revoke a token", "Invalid request",
                        [Violation("id", "must be a token id: 32 lowercase hexadecimal digits (the token's jti)")])
-    await request.app[AUTH].tokens.revocations.revoke(token_id)
-    log.info("token_revoked", token_id=token_id)
-    return web.json_response({"revoked": token_id})
+    new = await request.app[AUTH].tokens.revocations.revoke(token_id)  # StoreUnavailable → 503, nothing claimed
+    log.info("token_revoked" if new else "token_already_revoked", token_id=token_id)
+    return web.json_response({"revoked": token_id, "alreadyRevoked": not new})
 
 
 async def _json_object(request: web.Request) -> dict[str, object]:

@@ -20,10 +20,15 @@ MAX_BODY: Final = web.AppKey("max_body", int)
 
 @dataclass(frozen=True, slots=True)
 class ApiAuth:
-    """What the API's auth middleware needs (see `api/auth.py`)."""
+    """What the API's auth middleware needs (see `api/auth.py`).
+
+    `dataplane_reads`: per-dataplane inspection reads (`/meshes/{mesh}/dataplanes/{name}/...`) need an admin
+    or that dataplane's own token (`--api-read-auth`; on by default with `--dataplane-auth token`).
+    """
 
     tokens: Tokens
     localhost_is_admin: bool = True
+    dataplane_reads: bool = False
 
 
 AUTH: Final = web.AppKey("auth", ApiAuth)

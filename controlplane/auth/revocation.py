@@ -1,60 +1,145 @@
-"""Revoked token ids (`jti`), kept in a text file next to the signing key, one id a line.
+"""Revoked token ids (`jti`): kept in the store, mirrored in memory, and announced to open streams.
 
-Why a file and not the store: the store holds Kuma's resource kinds only (Mesh, TrafficTrace, Dataplane),
-each with its API routes, codec and schema migrations in three backends; a secret-ish list of ids does not
-belong in that model. The file sits beside the signing key, so replicas sharing the key (same
-`--signing-key-file`) share revocations too. Appends are single small `O_APPEND` writes, atomic between
-processes on one host. A reader re-reads the file when its size or mtime changed, off the event loop.
+Why the store: revocations are data that must not be lost. The old text file beside the signing key could
+be deleted (making revoked tokens valid again) and, on a full disk, took a truncated id while the API
+answered 200. The store writes an id atomically or raises (the API answers 503), and every replica of one
+PostgreSQL store shares the table. `RevocationList(None)` keeps them in this process only (tests, and the
+same lifetime as the memory store's resources).
 
-The memory store's list (`RevocationList(None)`) lives in the process only.
+Checks read an in-memory set, so verifying a token on every ADS stream and API write does no I/O and keeps
+working while a database is briefly down. The set learns about revocations
+- made through this process at once (`revoke`), and
+- made through another replica within one poll interval (`run`, `refresh`: `revoked_tokens_since`).
+Every new id is announced to its watchers (`watching`), which is how an open ADS stream that authenticated
+with a token is closed when that token is revoked (xds/authn.py).
+
+Must not: verify tokens (tokens.py) or decide what a revoked token means for a stream (xds/authn.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+import structlog
+
+from controlplane.errors import StoreUnavailable
+from controlplane.store.base import TokenRevocations
+from controlplane.store.memory import MemoryStore
+from controlplane.store.rules import TOKEN_ID
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["DEFAULT_POLL_INTERVAL_S", "REVOCATION_FILE", "TOKEN_ID", "RevocationList", "import_revocation_file"]
+
 REVOCATION_FILE: Final = "controlplane-revoked-tokens.txt"
-TOKEN_ID: Final = re.compile(r"^[0-9a-f]{32}\Z")
+"""Where revocations were kept before they moved into the store (imported at start, see below)."""
+DEFAULT_POLL_INTERVAL_S: Final = 2.0
 
 
 class RevocationList:
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._ids: frozenset[str] = frozenset()
-        self._stamp: tuple[int, int] | None = None
+    """The revoked ids of one store, with watchers per token id. Loop thread only."""
 
-    async def revoke(self, token_id: str) -> None:
-        if not TOKEN_ID.match(token_id):
-            raise ValueError(f"not a token id: {token_id!r}")
-        if self.path is None:
-            self._ids = self._ids | {token_id}
-            return
-        await asyncio.to_thread(self._append, self.path, token_id)
+    def __init__(self, store: TokenRevocations | None = None) -> None:
+        self._store: TokenRevocations = store if store is not None else MemoryStore()
+        self._ids: set[str] = set()
+        self._cursor = 0
+        self._loaded = False
+        self._watchers: dict[str, set[asyncio.Event]] = {}
+
+    async def revoke(self, token_id: str) -> bool:
+        """Store the revocation (raises StoreUnavailable if it could not be written, ValueError for a non-id);
+        True if it is new, False if the token was already revoked."""
+        new = await self._store.revoke_token(token_id)
+        self._learn([token_id])
+        return new
 
     async def is_revoked(self, token_id: str) -> bool:
-        if self.path is not None:
-            await asyncio.to_thread(self._refresh, self.path)
+        if not self._loaded:
+            await self.refresh()
         return token_id in self._ids
 
-    def _append(self, path: Path, token_id: str) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, f"{token_id}\n".encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    async def refresh(self) -> int:
+        """Read what was revoked since the last call (by any process sharing the store); return how many ids
+        were new here. StoreUnavailable propagates; nothing learnt so far is forgotten."""
+        page = await self._store.revoked_tokens_since(self._cursor)
+        learnt = self._learn(page.token_ids)
+        self._cursor, self._loaded = page.cursor, True
+        return learnt
 
-    def _refresh(self, path: Path) -> None:
+    async def run(self, interval_s: float = DEFAULT_POLL_INTERVAL_S) -> None:
+        """Poll for revocations made through other replicas until cancelled; a store outage is logged once
+        and polling goes on (the last known set stays in force)."""
+        failing = False
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                learnt = await self.refresh()
+            except StoreUnavailable as exc:
+                if not failing:
+                    log.warning("revocations_refresh_failed", error=str(exc))
+                failing = True
+                continue
+            except Exception:  # task boundary: a bad poll must not stop the control plane (STYLE §4.5)
+                log.exception("revocations_refresh_crashed")
+                failing = True
+                continue
+            if failing:
+                log.info("revocations_refresh_recovered")
+            failing = False
+            if learnt:
+                log.info("revocations_learnt", count=learnt)
+
+    @contextmanager
+    def watching(self, token_id: str) -> Iterator[asyncio.Event]:
+        """An event set once `token_id` is (or already was) revoked, for the duration of the block."""
+        event = asyncio.Event()
+        watchers = self._watchers.setdefault(token_id, set())
+        watchers.add(event)
+        if token_id in self._ids:
+            event.set()
         try:
-            stat = path.stat()
-        except FileNotFoundError:
-            self._ids, self._stamp = frozenset(), None
-            return
-        stamp = (stat.st_size, stat.st_mtime_ns)
-        if stamp != self._stamp:
-            lines = path.read_text(encoding="ascii", errors="replace").split()
-            self._ids, self._stamp = frozenset(line for line in lines if TOKEN_ID.match(line)), stamp
+            yield event
+        finally:
+            watchers.discard(event)
+            if not watchers:
+                self._watchers.pop(token_id, None)
+
+    @property
+    def watcher_count(self) -> int:
+        return sum(len(events) for events in self._watchers.values())
+
+    def _learn(self, token_ids: Iterable[str]) -> int:
+        new = [token_id for token_id in dict.fromkeys(token_ids) if token_id not in self._ids]
+        self._ids.update(new)
+        for token_id in new:
+            for event in self._watchers.get(token_id, ()):
+                event.set()
+        return len(new)
+
+
+async def import_revocation_file(revocations: RevocationList, path: Path) -> int:
+    """Upgrade from the file era: store every valid id of `path` that the store does not have yet.
+
+    Runs at every start and is idempotent, so nothing is lost whichever replica or restart gets there first;
+    the log line appears only when something was imported. Lines that are not whole ids (a write torn by a
+    full disk) are skipped and counted. The file is left alone: it is no longer read after this.
+    """
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise ValueError(f"cannot read the old revocation file {path}: {exc.strerror or exc}") from None
+    lines = text.split()
+    valid = [line for line in lines if TOKEN_ID.match(line)]
+    imported = 0
+    for token_id in valid:
+        imported += await revocations.revoke(token_id)
+    if imported:
+        log.info("legacy_revocations_imported", path=str(path), imported=imported, skipped=len(lines) - len(valid),
+                 hint="revocations now live in the store; this file is no longer read and can be removed")
+    return imported

@@ -69,9 +69,9 @@ def parse_duration(text: str) -> timedelta:
 class Tokens:
     """Issues and verifies tokens with one signing key; checks the revocation list."""
 
-    def __init__(self, key: SigningKey, revocations: RevocationList) -> None:
+    def __init__(self, key: SigningKey, revocations: RevocationList | None = None) -> None:
         self._key = key
-        self.revocations = revocations
+        self.revocations = revocations if revocations is not None else RevocationList(None)
 
     def issue_dataplane(self, mesh: str, name: str, valid_for: timedelta) -> str:
         return self._issue(DATAPLANE, valid_for, {"mesh": mesh, "name": name})

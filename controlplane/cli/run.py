@@ -23,11 +23,15 @@ from aiohttp import web
 
 from controlplane.api.app import create_app
 from controlplane.api.keys import ApiAuth
+from controlplane.api.origin import AllowedHosts
+from controlplane.auth.keys import SigningKey
+from controlplane.auth.revocation import DEFAULT_POLL_INTERVAL_S
 from controlplane.auth.tokens import Tokens
 from controlplane.cli.security import (
     SIGNING_KEY_ENV,
     ServerTls,
     load_server_tls,
+    open_signing_key,
     open_tokens,
     write_admin_token,
 )
@@ -49,6 +53,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_API_PORT: Final = 5681
 DEFAULT_XDS_PORT: Final = 5678
 GRACE_S: Final = 2.0
+ALLOWED_HOSTS_ENV: Final = "CONTROLPLANE_API_ALLOWED_HOSTS"
+READ_AUTH_MODES: Final = ("auto", "open", "dataplane")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,14 @@ class RunConfig:
     tls_key_file: Path | None = None
     admin_token_file: Path | None = None
     debounce_first_s: float = 0.02
+    api_allowed_hosts: tuple[str, ...] = ()
+    api_read_auth: str = "auto"
+    revocation_poll_s: float = DEFAULT_POLL_INTERVAL_S
+
+    @property
+    def dataplane_reads(self) -> bool:
+        """`--api-read-auth`: `auto` protects per-dataplane reads exactly when ADS checks dataplane tokens."""
+        return self.api_read_auth == "dataplane" or (self.api_read_auth == "auto" and self.dataplane_auth == "token")
 
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -100,15 +114,26 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--tls-key-file", type=_FILE, default=None, help="Private key of --tls-cert-file.")
 @click.option("--admin-token-file", type=_FILE, default=None,
               help="Write a fresh admin token (mode 0600) to this file at start, for tools that share it.")
+@click.option("--api-allowed-hosts", "api_allowed_hosts", multiple=True, envvar=ALLOWED_HOSTS_ENV,
+              help="Extra host names the API answers to (Host header; comma-separated or repeated; `*` = any). "
+                   "Always allowed: localhost, loopback and --api-address (any IP when it is 0.0.0.0/::).")
+@click.option("--api-read-auth", type=click.Choice(READ_AUTH_MODES), default="auto", show_default=True,
+              help="dataplane: per-dataplane inspection reads need an admin or that dataplane's token; "
+                   "auto: only with --dataplane-auth token; open: never.")
+@click.option("--revocation-poll-interval", "revocation_poll_s", type=click.FloatRange(min=0.05),
+              default=DEFAULT_POLL_INTERVAL_S, show_default=True,
+              help="Seconds between reads of revocations made through other replicas.")
 def run(store_url: str, api_address: str, api_port: int, xds_address: str, xds_port: int, debounce_s: float,
         debounce_first_s: float, max_wait_s: float, log_format: str, log_level: str, signing_key_file: Path | None,
         dataplane_auth: str, api_localhost_is_admin: bool, tls_cert_file: Path | None, tls_key_file: Path | None,
-        admin_token_file: Path | None) -> None:
+        admin_token_file: Path | None, api_allowed_hosts: tuple[str, ...], api_read_auth: str,
+        revocation_poll_s: float) -> None:
     """Run the control plane (HTTP API on 5681, ADS on 5678)."""
     configure_logging(log_format, log_level)
+    hosts = tuple(h for given in api_allowed_hosts for h in given.split(",") if h.strip())
     config = RunConfig(store_url, api_address, api_port, xds_address, xds_port, debounce_s, max_wait_s,
                        signing_key_file, dataplane_auth, api_localhost_is_admin, tls_cert_file, tls_key_file,
-                       admin_token_file, debounce_first_s)
+                       admin_token_file, debounce_first_s, hosts, api_read_auth, revocation_poll_s)
     try:
         asyncio.run(serve(config))
     except (ValueError, StoreUnavailable) as exc:  # bad --store URL, database unreachable at start
@@ -137,29 +162,27 @@ async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = (
     (runtime.py): that is `serve()`'s."""
     metrics = Metrics()
     tls = load_server_tls(config.tls_cert_file, config.tls_key_file)
-    tokens = await asyncio.to_thread(open_tokens, config.store_url, config.signing_key_file)
-    if config.admin_token_file is not None:
-        write_admin_token(tokens, config.admin_token_file)
-    authenticator: Authenticator | None = None
-    if config.dataplane_auth == "token":
-        authenticator = TokenAuthenticator(tokens, metrics.xds_auth_failures)
+    allowed_hosts = AllowedHosts.for_api(config.api_host, config.api_allowed_hosts)
+    key = await asyncio.to_thread(open_signing_key, config.store_url, config.signing_key_file)
     store = await open_store(config.store_url)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
+        tokens, authenticator = await _open_security(config, key, store, metrics)
         cache, status, telemetry = SnapshotCache(), StatusRegistry(), MetricsObserver(metrics)
         reconciler = Reconciler(store, cache, metrics, debounce_s=config.debounce_s, max_wait_s=config.max_wait_s,
                                 debounce_first_s=config.debounce_first_s, observers=(telemetry, *observers))
         async with asyncio.TaskGroup() as tasks:
             reconciling = tasks.create_task(reconciler.run(), name="reconciler")
-            upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag")]
+            upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag"),
+                      tasks.create_task(tokens.revocations.run(config.revocation_poll_s), name="revocations")]
             grpc_server, xds_port = await start_ads_server(
                 cache, config.xds_host, config.xds_port, telemetry, status=status,
                 authenticator=authenticator, credentials=tls.grpc_credentials if tls else None,
             )
             try:
-                auth = ApiAuth(tokens, config.api_localhost_is_admin)
+                auth = ApiAuth(tokens, config.api_localhost_is_admin, config.dataplane_reads)
                 runner = await _start_api(create_app(store, metrics, XdsInspector(reconciler, cache, status),
-                                                     auth=auth), config, tls)
+                                                     auth=auth, allowed_hosts=allowed_hosts), config, tls)
                 try:
                     await reconciler.ready.wait()
                     yield ControlPlane(store, cache, reconciler, status, metrics, runner.addresses[0][1], xds_port,
@@ -171,6 +194,17 @@ async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = (
                 reconciling.cancel()
                 for task in upkeep:
                     task.cancel()
+
+
+async def _open_security(config: RunConfig, key: SigningKey, store: Store,
+                         metrics: Metrics) -> tuple[Tokens, Authenticator | None]:
+    """Tokens over the store's revocations, the admin token file, and the ADS authenticator."""
+    tokens = await open_tokens(key, store, config.store_url, config.signing_key_file)
+    if config.admin_token_file is not None:
+        write_admin_token(tokens, config.admin_token_file)
+    if config.dataplane_auth == "token":
+        return tokens, TokenAuthenticator(tokens, metrics.xds_auth_failures)
+    return tokens, None
 
 
 async def serve(config: RunConfig) -> None:
@@ -204,7 +238,8 @@ async def _start_api(app: web.Application, config: RunConfig, tls: ServerTls | N
     port = runner.addresses[0][1]
     scheme = "https" if tls else "http"
     log.info("api_listening", address=config.api_host, port=port, url=f"{scheme}://{config.api_host}:{port}",
-             localhost_is_admin=config.api_localhost_is_admin, dataplane_auth=config.dataplane_auth)
+             localhost_is_admin=config.api_localhost_is_admin, dataplane_auth=config.dataplane_auth,
+             dataplane_reads_need_token=config.dataplane_reads)
     return runner
 
 

@@ -3,7 +3,8 @@
 Where the signing key lives when `--signing-key-file` is not given: next to the SQLite database
 (`sqlite:PATH` → `dirname(PATH)/controlplane-signing-key.pem`), in the working directory for PostgreSQL (give
 every replica the same file), and nowhere for the memory store, whose key, like its resources, lives as long
-as the process. The revocation list is `controlplane-revoked-tokens.txt` beside the key.
+as the process. Revoked token ids live in the store (auth/revocation.py); an old
+`controlplane-revoked-tokens.txt` beside the key (where they were kept before) is imported at start.
 """
 
 from __future__ import annotations
@@ -17,10 +18,16 @@ from typing import Final
 import grpc
 import structlog
 
-from controlplane.auth.keys import DEFAULT_KEY_FILE, generate_signing_key, load_or_create_signing_key
-from controlplane.auth.revocation import REVOCATION_FILE, RevocationList
+from controlplane.auth.keys import (
+    DEFAULT_KEY_FILE,
+    SigningKey,
+    generate_signing_key,
+    load_or_create_signing_key,
+)
+from controlplane.auth.revocation import REVOCATION_FILE, RevocationList, import_revocation_file
 from controlplane.auth.tokens import Tokens
 from controlplane.cli.output import write_private_file
+from controlplane.store.base import Store
 from controlplane.store.factory import DEFAULT_SQLITE_PATH
 
 log = structlog.get_logger(__name__)
@@ -40,15 +47,25 @@ def signing_key_path(store_url: str, given: Path | None) -> Path | None:
     return Path(DEFAULT_KEY_FILE)
 
 
-def open_tokens(store_url: str, given: Path | None) -> Tokens:
+def open_signing_key(store_url: str, given: Path | None) -> SigningKey:
     path = signing_key_path(store_url, given)
     if path is None:
-        return Tokens(generate_signing_key(), RevocationList(None))
+        return generate_signing_key()
     try:
-        key = load_or_create_signing_key(path)
+        return load_or_create_signing_key(path)
     except OSError as exc:
         raise ValueError(f"cannot read or create the signing key {path}: {exc.strerror or exc}") from None
-    return Tokens(key, RevocationList(path.parent / REVOCATION_FILE))
+
+
+async def open_tokens(key: SigningKey, store: Store, store_url: str, given: Path | None) -> Tokens:
+    """Tokens whose revocations are the store's: the old revocation file beside the key imported first, then
+    every revoked id loaded, so a token revoked before this start is refused from the first request."""
+    revocations = RevocationList(store)
+    path = signing_key_path(store_url, given)
+    if path is not None:
+        await import_revocation_file(revocations, path.parent / REVOCATION_FILE)
+    await revocations.refresh()
+    return Tokens(key, revocations)
 
 
 def write_admin_token(tokens: Tokens, path: Path) -> None:

@@ -3,8 +3,10 @@
 The control plane issues tokens (it alone holds the signing key); these commands ask it through the API,
 which needs an admin: from localhost that is the default, elsewhere pass an admin token (`--token`). The
 token goes to stdout (or `-o FILE`, mode 0600), so `> token` or `$(...)` captures exactly the token.
-Revoking takes the token's id (its `jti`) or the token file itself, whose id is read without verifying it
-(the control plane checks nothing but the id; a wrong id revokes nothing).
+Revoking takes the token's id (its `jti`) or the token file itself, whose id and kind are read without
+verifying it (only the control plane can verify). With a token file, `revoke admin-token` refuses a dataplane
+token and `revoke dataplane-token` an admin token, before anything is sent; a bare `--token-id` carries no
+kind, so it is revoked as given. Revoking a token twice says so (and exits 0: the token is revoked either way).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import click
 import jwt
 
+from controlplane.auth.tokens import ADMIN, DATAPLANE
 from controlplane.cli.client import ApiClient, api_url_option
 from controlplane.cli.output import emit_secret
 
@@ -67,9 +70,13 @@ def _revoke_command(kind: str) -> click.Command:
     def command(token_id: str | None, token_file: Path | None, api_url: str) -> None:
         if (token_id is None) == (token_file is None):
             raise click.UsageError("pass exactly one of --token-id and --token-file")
-        token_id = token_id or token_id_of(token_file.read_text(encoding="utf-8").strip() if token_file else "")
-        ApiClient(api_url).request("POST", "/tokens/revocations", {"id": token_id})
-        click.echo(f"revoked token {token_id}")
+        if token_file is not None:
+            token_id = _id_of_kind(token_file.read_text(encoding="utf-8").strip(), kind, token_file)
+        body = ApiClient(api_url).request("POST", "/tokens/revocations", {"id": token_id}).body
+        if isinstance(body, dict) and body.get("alreadyRevoked"):
+            click.echo(f"token {token_id} was already revoked")
+        else:
+            click.echo(f"revoked token {token_id}")
 
     command.__doc__ = f"Revoke a {kind} token by id or from the token file."
     return click.command(f"{kind}-token")(command)
@@ -77,14 +84,32 @@ def _revoke_command(kind: str) -> click.Command:
 
 def token_id_of(token: str) -> str:
     """The `jti` of a token, read without verifying it (only the control plane can verify)."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.InvalidTokenError as exc:
-        raise click.ClickException(f"not a token: {exc}") from None
-    jti = claims.get("jti")
+    jti = _claims_of(token).get("jti")
     if not isinstance(jti, str):
         raise click.ClickException("the token has no id (jti claim)")
     return jti
+
+
+def _id_of_kind(token: str, kind: str, source: Path) -> str:
+    """The token's id, after checking it is a `kind` token (its `sub`), so the wrong command refuses it."""
+    subject = _claims_of(token).get("sub")
+    if subject != kind:
+        raise click.ClickException(f"{source} holds {_a(subject)} token, not {_a(kind)} token; "
+                                   f"use `controlplane revoke {subject}-token`" if subject in (ADMIN, DATAPLANE)
+                                   else f"{source} is not a control plane token (sub={subject!r})")
+    return token_id_of(token)
+
+
+def _a(kind: object) -> str:
+    return f"an {kind}" if str(kind)[:1] in "aeiou" else f"a {kind}"
+
+
+def _claims_of(token: str) -> dict[str, object]:
+    try:
+        claims: dict[str, object] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as exc:
+        raise click.ClickException(f"not a token: {exc}") from None
+    return claims
 
 
 revoke.add_command(_revoke_command("dataplane"))

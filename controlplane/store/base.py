@@ -18,6 +18,15 @@ Semantics every backend guarantees:
   restarts) reports what it missed once the feed is back, as the net difference per resource (one
   CREATED, UPDATED or DELETED each, intermediate versions collapsed), so a consumer that re-reads the
   store on CREATED/UPDATED and forgets on DELETED, as the reconciler does, ends up exactly right.
+
+Token revocations (`TokenRevocations`) are data too, kept beside the resources so every replica of one store
+shares them and a lost file cannot un-revoke a token:
+- `revoke_token` commits the id before it returns (a failed write raises StoreUnavailable, never a partial
+  id) and says whether it was new (False: it was already revoked); a malformed id is a ValueError.
+- `revoked_tokens_since(cursor)` returns the ids revoked after `cursor` (0 = from the beginning) and the
+  cursor for the next call. It never misses an id committed by any process sharing the store; it may return
+  an id again (callers keep a set), which is how PostgreSQL covers a revocation that commits after a later
+  one (postgres.py).
 """
 
 from __future__ import annotations
@@ -61,7 +70,23 @@ class ChangeIterator(Protocol):
     async def aclose(self) -> None: ...
 
 
-class Store(Protocol):
+@dataclass(frozen=True, slots=True)
+class RevokedTokens:
+    """Ids revoked after a cursor, and the cursor to pass next time."""
+
+    token_ids: tuple[str, ...]
+    cursor: int
+
+
+class TokenRevocations(Protocol):
+    async def revoke_token(self, token_id: str) -> bool: ...
+
+    async def is_token_revoked(self, token_id: str) -> bool: ...
+
+    async def revoked_tokens_since(self, cursor: int) -> RevokedTokens: ...
+
+
+class Store(TokenRevocations, Protocol):
     async def get(self, key: ResourceKey) -> Resource: ...
 
     async def list(

@@ -13,7 +13,7 @@ from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Resource, ResourceKey
 from controlplane.resources.registry import KINDS
 from controlplane.store import rules
-from controlplane.store.base import Change, ChangeKind, Page
+from controlplane.store.base import Change, ChangeKind, Page, RevokedTokens
 from controlplane.store.fanout import ChangeFanout, ChangeStream
 
 
@@ -25,6 +25,8 @@ class MemoryStore:
         self._by_kind: dict[Kind, dict[tuple[str, str], Resource]] = {kind: {} for kind in KINDS}
         self._fanout = ChangeFanout()
         self._closed = False
+        self._revoked: list[str] = []  # in revocation order: the cursor is an index into it
+        self._revoked_set: set[str] = set()
 
     async def get(self, key: ResourceKey) -> Resource:
         self._check_open()
@@ -90,6 +92,23 @@ class MemoryStore:
         for resource in removed:
             del self._by_kind[resource.kind][(resource.mesh, resource.name)]
         self._fanout.publish(Change(ChangeKind.DELETED, r.key, r.version) for r in removed)
+
+    async def revoke_token(self, token_id: str) -> bool:
+        self._check_open()
+        rules.check_token_id(token_id)
+        if token_id in self._revoked_set:
+            return False
+        self._revoked.append(token_id)
+        self._revoked_set.add(token_id)
+        return True
+
+    async def is_token_revoked(self, token_id: str) -> bool:
+        self._check_open()
+        return token_id in self._revoked_set
+
+    async def revoked_tokens_since(self, cursor: int) -> RevokedTokens:
+        self._check_open()
+        return RevokedTokens(tuple(self._revoked[max(cursor, 0):]), len(self._revoked))
 
     def watch(self) -> ChangeStream:
         return self._fanout.subscribe()

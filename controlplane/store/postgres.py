@@ -48,8 +48,8 @@ from controlplane.resources.kind import Kind
 from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Resource, ResourceKey
 from controlplane.resources.registry import KINDS
-from controlplane.store import rules
-from controlplane.store.base import Change, ChangeKind, Page
+from controlplane.store import postgres_revocations, rules
+from controlplane.store.base import Change, ChangeKind, Page, RevokedTokens
 from controlplane.store.fanout import ChangeStream
 from controlplane.store.postgres_listener import Backoff, ChangeListener, Notice, encode
 from controlplane.store.postgres_schema import (
@@ -259,6 +259,16 @@ class PostgresStore:
             return None, notices
 
         await self._write(job)
+
+    async def revoke_token(self, token_id: str) -> bool:
+        rules.check_token_id(token_id)
+        return await self._run(lambda conn: postgres_revocations.insert_revocation(conn, token_id))
+
+    async def is_token_revoked(self, token_id: str) -> bool:
+        return await self._read(lambda conn: postgres_revocations.is_revoked(conn, token_id))
+
+    async def revoked_tokens_since(self, cursor: int) -> RevokedTokens:
+        return await self._read(lambda conn: postgres_revocations.select_since(conn, cursor))
 
     def watch(self) -> ChangeStream:
         return self._listener.watch()

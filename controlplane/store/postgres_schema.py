@@ -56,6 +56,16 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # Mesh delete looks up everything in a mesh regardless of kind.
         "CREATE INDEX resources_by_mesh ON resources (mesh, kind, name)",
     ),
+    (
+        # Revoked token ids, shared by every replica (postgres_revocations.py explains the cursor).
+        """
+        CREATE TABLE token_revocations (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            token_id text COLLATE "C" NOT NULL UNIQUE,
+            revoked_at timestamptz NOT NULL DEFAULT clock_timestamp()
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

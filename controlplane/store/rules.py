@@ -9,6 +9,7 @@ since those are programming errors, not user errors).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -17,6 +18,8 @@ from google.protobuf.message import Message
 from controlplane.resources.model import Resource, ResourceKey
 
 _TICK: Final = timedelta(microseconds=1)
+TOKEN_ID: Final = re.compile(r"^[0-9a-f]{32}\Z")
+r"""A token id (`jti`): 32 lowercase hex digits. `\Z`, not `$`, which would accept a trailing newline."""
 
 
 def check_resource(resource: Resource) -> None:
@@ -81,3 +84,9 @@ def cascade_order(key: ResourceKey) -> tuple[str, str]:
     watcher never sees a resource outlive its mesh.
     """
     return (key.kind.value, key.name)
+
+
+def check_token_id(token_id: str) -> None:
+    """Reject anything but a token id, so a revocation can never store a partial or foreign value."""
+    if not TOKEN_ID.match(token_id):
+        raise ValueError(f"not a token id: {token_id!r}")

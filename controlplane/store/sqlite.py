@@ -38,7 +38,7 @@ from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Resource, ResourceKey
 from controlplane.resources.registry import KINDS
 from controlplane.store import rules, sqlite_schema
-from controlplane.store.base import Change, ChangeKind, Page
+from controlplane.store.base import Change, ChangeKind, Page, RevokedTokens
 from controlplane.store.fanout import ChangeFanout, ChangeStream
 from controlplane.store.sqlite_schema import format_time, parse_time, transaction
 
@@ -118,6 +118,19 @@ class SqliteStore:
 
     async def delete(self, key: ResourceKey) -> None:
         await self._write(lambda conn: _delete(conn, key))
+
+    async def revoke_token(self, token_id: str) -> bool:
+        rules.check_token_id(token_id)
+        return await self._run(lambda conn: _insert_revocation(conn, token_id))
+
+    async def is_token_revoked(self, token_id: str) -> bool:
+        return await self._run(
+            lambda conn: conn.execute("SELECT 1 FROM token_revocations WHERE token_id = ?", (token_id,)).fetchone()
+            is not None
+        )
+
+    async def revoked_tokens_since(self, cursor: int) -> RevokedTokens:
+        return await self._run(lambda conn: _select_revocations(conn, cursor))
 
     def watch(self) -> ChangeStream:
         return self._fanout.subscribe()
@@ -256,3 +269,20 @@ def _delete(conn: sqlite3.Connection, key: ResourceKey) -> tuple[None, list[Chan
             conn.execute("DELETE FROM resources WHERE mesh = ? AND kind != ?", (key.name, MESH.value))
         conn.execute(f"DELETE FROM resources WHERE {_KEY_MATCH}", _key_params(key))
     return None, [*removed, Change(ChangeKind.DELETED, key, int(row[0]))]
+
+
+def _insert_revocation(conn: sqlite3.Connection, token_id: str) -> bool:
+    """One transaction: the id is stored whole or not at all (a full disk raises, and nothing is kept)."""
+    with transaction(conn):
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO token_revocations (token_id, revoked_at) VALUES (?, ?)",
+            (token_id, format_time(rules.utc_now())),
+        )
+    return cursor.rowcount == 1
+
+
+def _select_revocations(conn: sqlite3.Connection, cursor: int) -> RevokedTokens:
+    rows = conn.execute(
+        "SELECT seq, token_id FROM token_revocations WHERE seq > ? ORDER BY seq", (cursor,)
+    ).fetchall()
+    return RevokedTokens(tuple(str(row[1]) for row in rows), int(rows[-1][0]) if rows else cursor)

@@ -41,6 +41,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # Mesh delete looks up everything in a mesh regardless of kind.
         "CREATE INDEX resources_by_mesh ON resources (mesh, kind, name)",
     ),
+    (
+        # Revoked token ids (store/base.py, TokenRevocations). `seq` is the poll cursor: AUTOINCREMENT never
+        # reuses a number, and writers are serialised (BEGIN IMMEDIATE), so seq order is commit order.
+        """
+        CREATE TABLE token_revocations (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            token_id TEXT NOT NULL UNIQUE,
+            revoked_at TEXT NOT NULL
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -54,7 +65,10 @@ def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[Non
     try:
         yield
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLITE_FULL and some I/O errors roll the transaction back themselves; a second ROLLBACK would
+        # replace the real error ("database or disk is full") with "no transaction is active".
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 

@@ -9,9 +9,13 @@ Why both variants on one ADS endpoint: Envoy can use either (`GRPC` / `DELTA_GRP
 speak only SotW ADS (reference/xds-protocol.md §1.1, §5). Per-type xDS services are not offered: only ADS can
 keep the CDS → EDS → LDS → RDS order that stops clusters and listeners from warming forever (§1.10).
 
-Each stream runs two helper tasks created by its handler and cancelled and awaited in its `finally`: a
-reader (requests) and a pusher (snapshot changes). A lock serialises them, so responses leave in the order
-the state machine produced them.
+Each stream runs helper tasks created by its handler and cancelled and awaited in its `finally`: a reader
+(requests), a pusher (snapshot changes) and, for a stream that presented a token, a guard that ends the
+stream when the token expires or is revoked (authn.py). A lock serialises reader and pusher, so responses
+leave in the order the state machine produced them.
+
+Authentication reads the call's metadata before the first request (authn.py explains why); the node the
+first request names is then checked against the credentials.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import grpc
 import structlog
 from envoy.service.discovery.v3 import discovery_pb2
 
+from controlplane.auth.tokens import TokenClaims
 from controlplane.xds.authn import AllowAll, Authenticator, StreamRejected
 from controlplane.xds.cache import SnapshotCache, Watch
 from controlplane.xds.delta import DeltaState
@@ -137,20 +142,25 @@ class _Stream:
         tasks: list[asyncio.Task[None]] = []
         watch: Watch | None = None
         try:
+            # Before anything is read: an unauthenticated client's first request is never received.
+            claims = await self._authenticator.authenticate(tuple(self._context.invocation_metadata() or ()))
             first = await anext(requests, None)
             if first is None:
                 return
-            await self._open(first)
+            self._open(first, claims)
             watch = self._cache.watch(self._node_id)
             await self._handle(first)
             tasks = [asyncio.create_task(self._read(requests)), asyncio.create_task(self._push(watch))]
+            if claims is not None:
+                tasks.append(asyncio.create_task(self._authenticator.enforce(claims)))
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()
         except ProtocolViolation as exc:
             self._log.warning("stream_rejected", reason=str(exc))
             await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except StreamRejected as exc:  # already logged and counted by the authenticator
+        except StreamRejected as exc:  # counted by the authenticator; logged here, never with the token
+            self._log.warning("stream_unauthenticated", reason=exc.reason, error=str(exc), peer=self._context.peer())
             await self._context.abort(exc.code, str(exc))
         except Exception:  # noqa: BLE001 - task boundary, see below
             # Task boundary (STYLE §4.6): a bug ends only this stream, logged with stream_id and node_id.
@@ -165,18 +175,21 @@ class _Stream:
                 # status registry and the streams gauge (tests/e2e/test_faults.py, 500-reconnect burst).
                 self._close(watch)
 
-    async def _open(self, first: Any) -> None:
+    def _open(self, first: Any, claims: TokenClaims | None) -> None:
         # "Basic Protocol Overview" (§1.3): only the first request is guaranteed to carry the node; it is
-        # cached for the life of the stream and later `node` fields are ignored. Authentication happens
-        # here, once, before anything is sent (go-control-plane's OnStreamRequest, xds-protocol.md §2.3).
+        # cached for the life of the stream and later `node` fields are ignored. The credentials, verified
+        # before this request was read, are checked against the node here, once, before anything is sent
+        # (go-control-plane's OnStreamRequest, xds-protocol.md §2.3).
         raw = str(first.node.id) if first.HasField("node") else ""
         try:
             node = parse_node_id(raw)
         except InvalidNodeId as exc:
             raise ProtocolViolation(f"invalid node ID {raw[:300]!r}: {exc}") from exc
-        await self._authenticator.authenticate(node, tuple(self._context.invocation_metadata() or ()))
-        self._node_id = raw
         self._log = self._log.bind(node_id=raw)
+        self._authenticator.authorize(claims, node)
+        if claims is not None:
+            self._log = self._log.bind(token_id=claims.token_id)
+        self._node_id = raw
         self._observer.on_stream_open(self._id, raw, self._variant)
         self._log.info("stream_opened")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import jwt
@@ -20,9 +21,11 @@ from controlplane.api.app import create_app
 from controlplane.api.keys import ApiAuth
 from controlplane.auth.keys import generate_signing_key
 from controlplane.auth.revocation import RevocationList
-from controlplane.auth.tokens import ISSUER, Tokens
+from controlplane.auth.tokens import ISSUER, TokenError, Tokens
+from controlplane.errors import StoreUnavailable
 from controlplane.observability import Metrics
 from controlplane.store.memory import MemoryStore
+from controlplane.store.sqlite import SqliteStore
 
 HOUR = timedelta(hours=1)
 KEY = generate_signing_key()
@@ -167,3 +170,46 @@ async def test_localhost_is_admin_by_default() -> None:
     async for api in _serve(localhost_is_admin=True):
         assert (await api.call("PUT", "/meshes/default", MESH)).status == 201
         assert (await api.call("POST", "/tokens/admin", {})).status == 200
+
+
+async def test_revoking_twice_says_so(api: AuthApi) -> None:
+    admin = api.tokens.issue_admin(HOUR)
+    first = await api.call("POST", "/tokens/revocations", {"id": "4" * 32}, admin)
+    again = await api.call("POST", "/tokens/revocations", {"id": "4" * 32}, admin)
+    assert (first, again) == (Reply(200, {"revoked": "4" * 32, "alreadyRevoked": False}),
+                              Reply(200, {"revoked": "4" * 32, "alreadyRevoked": True}))
+
+
+async def test_a_revocation_the_store_cannot_write_is_503_and_not_claimed(tmp_path: Path) -> None:
+    """A full disk (SQLITE_FULL, forced with max_page_count): the API must not answer success, the token
+    must stay as it was, and once there is space again the same revocation is stored whole."""
+    store = await SqliteStore.open(tmp_path / "cp.db")
+    tokens = Tokens(KEY, RevocationList(store))
+    runner = web.AppRunner(create_app(store, Metrics(), auth=ApiAuth(tokens, localhost_is_admin=True)),
+                           access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    victim = tokens.issue_dataplane("default", "web-1", HOUR)
+    victim_id = (await tokens.verify(victim)).token_id
+    try:
+        pages = await store._run(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
+        await store._run(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
+        with pytest.raises(StoreUnavailable):
+            for n in range(5000):  # fill the last page
+                await store.revoke_token(f"{n:032x}")
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{base}/tokens/revocations", json={"id": victim_id}) as response:
+                assert response.status == 503, await response.text()
+                body = await response.json()
+            assert body["title"] == "Store unavailable" and "full" in body["details"]
+            assert (await tokens.verify(victim)).token_id == victim_id  # not claimed revoked
+            await store._run(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823"))
+            async with session.post(f"{base}/tokens/revocations", json={"id": victim_id}) as response:
+                assert (response.status, await response.json()) == (200, {"revoked": victim_id,
+                                                                          "alreadyRevoked": False})
+        with pytest.raises(TokenError, match="revoked"):
+            await tokens.verify(victim)
+    finally:
+        await runner.cleanup()
+        await store.close()

@@ -1,12 +1,14 @@
-"""Tokens, API authentication and TLS through the real console script (issue 7, items 4-6).
+"""Tokens, API authentication and TLS through the real console script (issue 7, items 4-6; issue 11 §3).
 
-Two `controlplane run` processes share one signing key (as replicas do): A keeps the default (localhost is
-admin), B runs with `--no-api-localhost-is-admin`, so from this test (on localhost) B needs a token for writes.
-Tokens come from A through `controlplane generate`, and B accepts them because the key is the same.
+Two `controlplane run` processes share one signing key: A keeps the default (localhost is admin), B runs with
+`--no-api-localhost-is-admin`, so from this test (on localhost) B needs a token for writes. Tokens come from A
+through `controlplane generate`, and B accepts them because the key is the same. Revocations live in each
+one's store (SQLite here: single-replica; replicas on PostgreSQL share theirs, tests/e2e/test_replicas.py).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -84,13 +86,24 @@ def test_dataplane_token_is_forbidden_for_writes_and_revocable(
     assert (claims["sub"], claims["mesh"], claims["name"]) == ("dataplane", "default", "web-1")
 
     assert http_json("PUT", f"{b.url}/meshes/other", {**MESH, "name": "other"}, token=token)[0] == 403
-    revoked = run_cli("revoke", "dataplane-token", "--token-file", str(token_file), url=a.url)
-    assert revoked.returncode == 0, revoked.stderr
-    assert claims["jti"] in revoked.stdout
-    assert claims["jti"] in (directory / "controlplane-revoked-tokens.txt").read_text()
-    # B shares the key and the revocation list: the revoked token is now unauthenticated there too.
+    admin = generate(a, "admin-token", "--valid-for", "1h")
+    wrong = run_cli("revoke", "admin-token", "--token-file", str(token_file), "--token", admin, url=b.url)
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip().endswith("holds a dataplane token, not an admin token; use `controlplane revoke "
+                                         "dataplane-token`"), wrong.stderr
+    revoked = run_cli("revoke", "dataplane-token", "--token-file", str(token_file), "--token", admin, url=b.url)
+    assert (revoked.returncode, revoked.stdout) == (0, f"revoked token {claims['jti']}\n"), revoked.stderr
+    again = run_cli("revoke", "dataplane-token", "--token-id", claims["jti"], "--token", admin, url=b.url)
+    assert (again.returncode, again.stdout) == (0, f"token {claims['jti']} was already revoked\n"), again.stderr
     status, body = http_json("PUT", f"{b.url}/meshes/other", {**MESH, "name": "other"}, token=token)
     assert (status, body["title"]) == (401, "Unauthenticated") and "revoked" in body["details"]
+    # Stored in B's database, not in a file beside the key that could be deleted or torn.
+    assert not (directory / "controlplane-revoked-tokens.txt").exists()
+    with sqlite3.connect(directory / "b.db") as db:
+        assert db.execute("SELECT token_id FROM token_revocations").fetchall() == [(claims["jti"],)]
+    wrong_kind = run_cli("revoke", "dataplane-token", "--token-file", str(_write(tmp_path / "admin", admin)),
+                         url=a.url)
+    assert wrong_kind.returncode == 1 and "holds an admin token, not a dataplane token" in wrong_kind.stderr
 
 
 def test_generate_validates_its_input(servers: tuple[Server, Server, Path]) -> None:
@@ -189,3 +202,8 @@ def test_token_files_are_made_private_even_when_they_already_exist(tmp_path: Pat
     for path in (admin_file, token_file):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert token_file.read_text() == "header.payload.signature\n"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text + "\n")
+    return path

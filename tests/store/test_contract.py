@@ -431,4 +431,54 @@ async def test_closed_store_refuses_work(store: Store) -> None:
         await store.get(ResourceKey(MESH, "", "default"))
     with pytest.raises(StoreUnavailable):
         await store.create(mesh("default"))
+    with pytest.raises(StoreUnavailable):
+        await store.revoke_token(TOKEN_A)
     await store.close()  # idempotent
+
+
+# Token revocations ---------------------------------------------------------------------------------------
+
+TOKEN_A, TOKEN_B, TOKEN_C = "a" * 32, "b" * 32, "c" * 32
+
+
+async def test_revoke_token_says_whether_it_was_new(store: Store) -> None:
+    assert await store.revoke_token(TOKEN_A) is True
+    assert await store.revoke_token(TOKEN_A) is False
+    assert [await store.is_token_revoked(t) for t in (TOKEN_A, TOKEN_B)] == [True, False]
+    assert (await store.revoked_tokens_since(0)).token_ids == (TOKEN_A,)
+
+
+async def test_revoked_tokens_since_a_cursor(store: Store) -> None:
+    empty = await store.revoked_tokens_since(0)
+    assert empty.token_ids == ()
+    await store.revoke_token(TOKEN_A)
+    await store.revoke_token(TOKEN_B)
+    first = await store.revoked_tokens_since(empty.cursor)
+    assert first.token_ids == (TOKEN_A, TOKEN_B)
+    await store.revoke_token(TOKEN_C)
+    later = await store.revoked_tokens_since(first.cursor)
+    # Never misses one; may repeat recent ones (PostgreSQL re-reads rows that are not settled yet).
+    assert later.token_ids[-1:] == (TOKEN_C,) and set(later.token_ids) <= {TOKEN_A, TOKEN_B, TOKEN_C}
+    assert (await store.revoked_tokens_since(0)).token_ids == (TOKEN_A, TOKEN_B, TOKEN_C)
+
+
+@pytest.mark.parametrize("bad", ["", "A" * 32, "a" * 31, "a" * 32 + "\n", "../../etc/passwd"],
+                         ids=["empty", "upper", "short", "newline", "path"])
+async def test_revoke_token_rejects_non_ids_and_stores_nothing(store: Store, bad: str) -> None:
+    with pytest.raises(ValueError, match="not a token id"):
+        await store.revoke_token(bad)
+    assert (await store.revoked_tokens_since(0)).token_ids == ()
+
+
+async def test_revocations_are_not_resources(store: Store) -> None:
+    changes = store.watch()
+    await store.revoke_token(TOKEN_A)
+    await store.create(mesh("default"))
+    assert [c.key.name async for c in _first(changes, 1)] == ["default"]  # no change event for a revocation
+    assert {kind: (await store.list(kind)).total for kind in KINDS} == {kind: int(kind is MESH) for kind in KINDS}
+
+
+async def _first(changes: AsyncIterator[Change], n: int) -> AsyncIterator[Change]:
+    async with asyncio.timeout(DEADLINE):
+        for _ in range(n):
+            yield await anext(changes)

@@ -168,3 +168,51 @@ async def test_factory_opens_both_url_schemes(postgres_url: str) -> None:
             assert store.database.endswith(url.rsplit("/", 1)[1])
         finally:
             await store.close()
+
+
+# Token revocations -----------------------------------------------------------------------------------
+
+
+async def test_revocations_are_shared_by_replicas(replicas: tuple[PostgresStore, PostgresStore]) -> None:
+    a, b = replicas
+    assert await a.revoke_token("a" * 32) is True
+    assert await b.is_token_revoked("a" * 32)
+    assert await b.revoke_token("a" * 32) is False  # already revoked through the other replica
+    assert "a" * 32 in (await b.revoked_tokens_since(0)).token_ids
+
+
+async def test_a_revocation_committing_after_a_later_one_is_not_skipped(
+    replicas: tuple[PostgresStore, PostgresStore], postgres_url: str
+) -> None:
+    """The identity column hands out seq 1 to a transaction that commits after seq 2's: a poller that moved
+    its cursor past 2 in between must still see 1 on its next poll."""
+    a, b = replicas
+    slow = await asyncpg.connect(postgres_url)
+    try:
+        transaction = slow.transaction()
+        await transaction.start()
+        await slow.execute("INSERT INTO token_revocations (token_id) VALUES ($1)", "1" * 32)  # takes seq 1
+        await a.revoke_token("2" * 32)  # seq 2, committed first
+        seen = await b.revoked_tokens_since(0)
+        assert seen.token_ids == ("2" * 32,)
+        await transaction.commit()
+        later = await b.revoked_tokens_since(seen.cursor)
+        assert "1" * 32 in later.token_ids
+    finally:
+        await slow.close()
+
+
+async def test_settled_revocations_are_not_read_again(postgres_url: str) -> None:
+    store = await PostgresStore.open(postgres_url)
+    try:
+        await store.revoke_token("a" * 32)
+        conn = await asyncpg.connect(postgres_url)
+        try:  # as if it had been revoked long ago
+            await conn.execute("UPDATE token_revocations SET revoked_at = revoked_at - interval '1 hour'")
+        finally:
+            await conn.close()
+        first = await store.revoked_tokens_since(0)
+        assert first.token_ids == ("a" * 32,) and first.cursor > 0
+        assert (await store.revoked_tokens_since(first.cursor)).token_ids == ()
+    finally:
+        await store.close()

@@ -18,6 +18,7 @@ from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
 from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Resource, ResourceKey
+from controlplane.store import sqlite_schema
 from controlplane.store.base import Page
 from controlplane.store.sqlite import SqliteStore
 
@@ -74,7 +75,9 @@ async def test_schema_is_versioned_and_migrated_once(db: Path) -> None:
     for _ in range(2):
         store = await SqliteStore.open(db)
         await store.close()
-    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1]
+    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1, 2]
+    revocations = [(row[1], row[2], row[3], row[5]) for row in query(db, "PRAGMA table_info(token_revocations)")]
+    assert revocations == [("seq", "INTEGER", 0, 1), ("token_id", "TEXT", 1, 0), ("revoked_at", "TEXT", 1, 0)]
     columns = [(row[1], row[2], row[3], row[5]) for row in query(db, "PRAGMA table_info(resources)")]
     assert columns == [
         ("kind", "TEXT", 1, 1),
@@ -85,6 +88,23 @@ async def test_schema_is_versioned_and_migrated_once(db: Path) -> None:
         ("creation_time", "TEXT", 1, 0),
         ("modification_time", "TEXT", 1, 0),
     ]
+
+
+async def test_a_database_of_the_previous_release_gains_the_revocation_table(db: Path) -> None:
+    """Schema 1 (before revocations moved into the store): migrated in place, resources kept."""
+    then = "'2025-01-01T00:00:00.000000+00:00'"
+    with closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        for statement in ("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+                          *sqlite_schema.MIGRATIONS[0], f"INSERT INTO schema_version VALUES (1, {then})",
+                          f"INSERT INTO resources VALUES ('Mesh', '', 'default', '{{}}', 3, {then}, {then})"):
+            conn.execute(statement)
+    store = await SqliteStore.open(db)
+    try:
+        assert (await store.get(ResourceKey(MESH, "", "default"))).version == 3
+        assert await store.revoke_token("a" * 32) is True
+    finally:
+        await store.close()
+    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1, 2]
 
 
 async def test_database_from_a_newer_control_plane_is_refused(db: Path) -> None:
