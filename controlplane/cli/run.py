@@ -1,8 +1,12 @@
 """`controlplane run`: build the store, HTTP API, ADS server and reconciler, run them, stop them cleanly.
 
 This module owns every long-lived task (STYLE §4.5): they run under one TaskGroup, so if one fails the
-others are cancelled and the process exits non-zero. Shutdown order on SIGINT/SIGTERM: stop accepting
-(gRPC server with a grace period, then the HTTP runner), cancel the reconciler, close the store.
+others are cancelled and the process exits non-zero. Start-up order (`startup.py` says why): check every
+input with reads only, then write (open the store, which creates and locks an SQLite file; the signing key;
+the admin token file), then listen (ADS, API), then load and publish; a start-up failure is one line on
+stderr and exit 1, never a traceback. `/ready` is 503 until the first full generation has published.
+Shutdown order on SIGINT/SIGTERM: stop accepting (the HTTP runner, then the gRPC server with a grace
+period), cancel the reconciler, close the store.
 Security (tokens, admin, TLS) is set up by `security.py`; README "Security" explains the options.
 """
 
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 import click
+import grpc
 import structlog
 from aiohttp import web
 
@@ -27,15 +32,23 @@ from controlplane.auth.tokens import Tokens
 from controlplane.cli.security import (
     SIGNING_KEY_ENV,
     ServerTls,
+    check_signing_key,
     load_server_tls,
     open_tokens,
     write_admin_token,
 )
-from controlplane.errors import StoreUnavailable
+from controlplane.cli.startup import (
+    StartupError,
+    bind_problem,
+    check_directory_of,
+    check_port_free,
+    port_unavailable,
+)
+from controlplane.errors import ControlPlaneError, StoreLocked
 from controlplane.observability import LOG_FORMATS, Metrics, configure_logging
 from controlplane.runtime import MemoryKeeper, raise_gen0_threshold, sample_loop_lag
 from controlplane.store.base import Store
-from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, open_store
+from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, check_store_url, open_store
 from controlplane.xds.authn import DATAPLANE_AUTH_MODES, Authenticator, TokenAuthenticator
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.inspect import XdsInspector
@@ -49,6 +62,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_API_PORT: Final = 5681
 DEFAULT_XDS_PORT: Final = 5678
 GRACE_S: Final = 2.0
+NOT_READY: Final = "the first configuration for every dataplane has not been generated yet"
+ONE_OWNER_HINT: Final = "an SQLite store has one control plane; give this one its own --store, or share PostgreSQL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +126,9 @@ def run(store_url: str, api_address: str, api_port: int, xds_address: str, xds_p
                        admin_token_file, debounce_first_s)
     try:
         asyncio.run(serve(config))
-    except (ValueError, StoreUnavailable) as exc:  # bad --store URL, database unreachable at start
-        raise click.ClickException(str(exc)) from None
+    except (ValueError, ControlPlaneError) as exc:  # an input, a port or the store, all found at start
+        hint = f"; {ONE_OWNER_HINT}" if isinstance(exc, StoreLocked) else ""
+        raise click.ClickException(f"{exc}{hint}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,48 +147,76 @@ class ControlPlane:
 
 @asynccontextmanager
 async def running(config: RunConfig) -> AsyncIterator[ControlPlane]:
-    """Start everything, yield the handles, and on exit stop in order: stop accepting (gRPC with a grace
-    period, then HTTP), stop producing config (cancel the reconciler), close the store."""
+    """Start everything (in the order the module docstring gives), yield the handles once every proxy's
+    first configuration is published, and on exit stop in order: stop accepting (HTTP, then gRPC with a
+    grace period), stop producing config (cancel the reconciler), close the store."""
+    tls = await asyncio.to_thread(_check_inputs, config)
     metrics = Metrics()
-    tls = load_server_tls(config.tls_cert_file, config.tls_key_file)
-    tokens = await asyncio.to_thread(open_tokens, config.store_url, config.signing_key_file)
-    if config.admin_token_file is not None:
-        write_admin_token(tokens, config.admin_token_file)
-    authenticator: Authenticator | None = None
-    if config.dataplane_auth == "token":
-        authenticator = TokenAuthenticator(tokens, metrics.xds_auth_failures)
     store = await open_store(config.store_url)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
+        tokens = await asyncio.to_thread(open_tokens, config.store_url, config.signing_key_file)
+        if config.admin_token_file is not None:
+            _write_admin_token(tokens, config.admin_token_file)
+        authenticator: Authenticator | None = None
+        if config.dataplane_auth == "token":
+            authenticator = TokenAuthenticator(tokens, metrics.xds_auth_failures)
         cache, status, telemetry = SnapshotCache(), StatusRegistry(), MetricsObserver(metrics)
         keeper = MemoryKeeper(status.stream_count)
         raise_gen0_threshold()
         reconciler = Reconciler(store, cache, metrics, debounce_s=config.debounce_s, max_wait_s=config.max_wait_s,
                                 debounce_first_s=config.debounce_first_s, on_published=telemetry.published,
                                 after_pass=keeper.after_pass)
+        grpc_server, xds_port = await _start_ads(config, cache, telemetry, status, authenticator, tls)
+        stack.push_async_callback(grpc_server.stop, GRACE_S)  # idempotent: on the normal path it ran already
+        app = create_app(store, metrics, XdsInspector(reconciler, cache, status), auth=ApiAuth(
+            tokens, config.api_localhost_is_admin), readiness=lambda: None if reconciler.ready.is_set() else NOT_READY)
+        runner = await _start_api(app, config, tls)
         async with asyncio.TaskGroup() as tasks:
             reconciling = tasks.create_task(reconciler.run(), name="reconciler")
             upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag"),
                       tasks.create_task(keeper.run(), name="memory-keeper")]
-            grpc_server, xds_port = await start_ads_server(
-                cache, config.xds_host, config.xds_port, telemetry, status=status,
-                authenticator=authenticator, credentials=tls.grpc_credentials if tls else None,
-            )
             try:
-                auth = ApiAuth(tokens, config.api_localhost_is_admin)
-                runner = await _start_api(create_app(store, metrics, XdsInspector(reconciler, cache, status),
-                                                     auth=auth), config, tls)
-                try:
-                    await reconciler.ready.wait()
-                    yield ControlPlane(store, cache, reconciler, status, metrics, runner.addresses[0][1], xds_port,
-                                       tokens)
-                finally:
-                    await runner.cleanup()
+                await reconciler.ready.wait()
+                yield ControlPlane(store, cache, reconciler, status, metrics, runner.addresses[0][1], xds_port,
+                                   tokens)
             finally:
+                await runner.cleanup()
                 await grpc_server.stop(GRACE_S)
                 reconciling.cancel()
                 for task in upkeep:
                     task.cancel()
+
+
+def _check_inputs(config: RunConfig) -> ServerTls | None:
+    """Every input, with reads only: a failure here leaves nothing behind (ValueError / StartupError /
+    StoreUnavailable, each one line naming the file or port)."""
+    check_store_url(config.store_url)
+    check_signing_key(config.store_url, config.signing_key_file)
+    if config.admin_token_file is not None:
+        check_directory_of(config.admin_token_file, "--admin-token-file")
+    tls = load_server_tls(config.tls_cert_file, config.tls_key_file)
+    check_port_free(config.api_host, config.api_port, "HTTP API", "--api-port")
+    check_port_free(config.xds_host, config.xds_port, "ADS server", "--xds-port")
+    return tls
+
+
+def _write_admin_token(tokens: Tokens, path: Path) -> None:
+    try:
+        write_admin_token(tokens, path)
+    except OSError as exc:
+        raise StartupError(f"--admin-token-file {path}: {exc.strerror or exc}") from None
+
+
+async def _start_ads(config: RunConfig, cache: SnapshotCache, telemetry: MetricsObserver, status: StatusRegistry,
+                     authenticator: Authenticator | None, tls: ServerTls | None) -> tuple[grpc.aio.Server, int]:
+    try:
+        return await start_ads_server(cache, config.xds_host, config.xds_port, telemetry, status=status,
+                                      authenticator=authenticator, credentials=tls.grpc_credentials if tls else None)
+    except RuntimeError as exc:  # grpc's "Failed to bind to address ...": the port was taken since the check
+        reason = bind_problem(config.xds_host, config.xds_port) or str(exc)
+        raise StartupError(port_unavailable("ADS server", config.xds_host, config.xds_port, "--xds-port",
+                                            reason)) from None
 
 
 async def serve(config: RunConfig) -> None:
@@ -192,7 +236,12 @@ async def _start_api(app: web.Application, config: RunConfig, tls: ServerTls | N
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.api_host, config.api_port, ssl_context=tls.ssl_context if tls else None)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # taken since the check (or the ADS server took it: same port for both)
+        await runner.cleanup()
+        raise StartupError(port_unavailable("HTTP API", config.api_host, config.api_port, "--api-port",
+                                            str(exc.strerror or exc))) from None
     port = runner.addresses[0][1]
     scheme = "https" if tls else "http"
     log.info("api_listening", address=config.api_host, port=port, url=f"{scheme}://{config.api_host}:{port}",
