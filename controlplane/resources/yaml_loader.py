@@ -45,6 +45,8 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 def check_node_graph(root: yaml.Node) -> None:
     """Raise ValidationError if the document, aliases expanded, is too large, too deep or recursive."""
+    if _plain_tree_within_limits(root):
+        return
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
     on_path: set[int] = set()  # nodes being expanded: in an iterative DFS, exactly the current ancestors
@@ -70,6 +72,28 @@ def check_node_graph(root: yaml.Node) -> None:
         on_path.add(key)
         stack.append((node, True))
         stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
+
+
+def _plain_tree_within_limits(root: yaml.Node) -> bool:
+    """The common case in one cheap pass: a document without aliases is a tree, so its expanded size is
+    its node count and it cannot be recursive. False when a collection is reached twice (an alias) or a
+    limit is crossed; the memoised walk above then decides, and words the error. Halves the cost of
+    loading a large export (most of which is this check otherwise)."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    count = 0
+    while stack:
+        node, level = stack.pop()
+        count += 1
+        if count > MAX_EXPANDED_NODES or level > MAX_DEPTH:
+            return False
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if id(node) in seen:
+            return False
+        seen.add(id(node))
+        stack.extend((kid, level + 1) for kid in _children(node))
+    return True
 
 
 class LimitedLoader(yaml.SafeLoader):
