@@ -220,16 +220,39 @@ async def _start_ads(config: RunConfig, cache: SnapshotCache, telemetry: Metrics
 
 
 async def serve(config: RunConfig) -> None:
-    """Run until SIGINT/SIGTERM; a failing component ends the process with an error."""
+    """Run until SIGINT/SIGTERM; a failing component ends the process with an error.
+
+    A signal before the control plane is ready (the first load of a large store takes a while) cancels
+    the start-up, which unwinds through the same ordered shutdown; after that it stops it gracefully.
+    """
     stop = asyncio.Event()
+    main = asyncio.current_task()
+    assert main is not None
+    started = aborted = False
+
+    def on_signal() -> None:
+        nonlocal aborted
+        if started:
+            stop.set()
+        elif not aborted:
+            aborted = True
+            log.info("control_plane_stopping", during="start-up")
+            main.cancel()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with running(config) as plane:
-        log.info("control_plane_started", store=_redact(config.store_url), pid=os.getpid(),
-                 api_port=plane.api_port, xds_port=plane.xds_port)
-        await stop.wait()
-        log.info("control_plane_stopping")
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        async with running(config) as plane:
+            started = True
+            log.info("control_plane_started", store=_redact(config.store_url), pid=os.getpid(),
+                     api_port=plane.api_port, xds_port=plane.xds_port)
+            await stop.wait()
+            log.info("control_plane_stopping")
+    except asyncio.CancelledError:
+        if not aborted:
+            raise
+        main.uncancel()  # our own cancellation, asked for by the signal: a clean exit
 
 
 async def _start_api(app: web.Application, config: RunConfig, tls: ServerTls | None) -> web.AppRunner:
@@ -240,8 +263,9 @@ async def _start_api(app: web.Application, config: RunConfig, tls: ServerTls | N
         await site.start()
     except OSError as exc:  # taken since the check (or the ADS server took it: same port for both)
         await runner.cleanup()
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio words it "error while ..."
         raise StartupError(port_unavailable("HTTP API", config.api_host, config.api_port, "--api-port",
-                                            str(exc.strerror or exc))) from None
+                                            reason)) from None
     port = runner.addresses[0][1]
     scheme = "https" if tls else "http"
     log.info("api_listening", address=config.api_host, port=port, url=f"{scheme}://{config.api_host}:{port}",

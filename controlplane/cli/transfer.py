@@ -37,7 +37,7 @@ from controlplane.errors import AlreadyExists, ControlPlaneError, NotFound, Stor
 from controlplane.resources.codec import encode_resource
 from controlplane.resources.model import Kind, Resource, ResourceKey
 from controlplane.store.base import Store
-from controlplane.store.factory import open_store
+from controlplane.store.factory import check_store_url, open_store
 
 PAGE_SIZE = 1000
 WRITE_BATCH = 64
@@ -82,6 +82,19 @@ async def store_pages(store: Store) -> AsyncIterator[tuple[Resource, ...]]:
                 break
 
 
+def _mesh_missing(mesh: str, where: str) -> click.ClickException:
+    return click.ClickException(f"mesh of name {mesh} is not found: it is neither in the input nor {where}; "
+                                "nothing was imported")
+
+
+def _new_sqlite_file(url: str) -> bool:
+    try:
+        parsed = check_store_url(url)
+    except (ValueError, ControlPlaneError):
+        return False  # `_open` says what is wrong
+    return parsed.backend == "sqlite" and not os.path.exists(parsed.location)
+
+
 async def _open(url: str, *, create: bool) -> Store:
     """The store, or one line saying why not (bad URL, missing file or directory, held by a control plane)."""
     try:
@@ -105,15 +118,18 @@ async def export_store(url: str, out: IO[str]) -> None:
 
 async def import_store(url: str, spool: Spool) -> None:
     """Create or update each resource on the store directly, keeping exported timestamps on create."""
+    missing = sorted(spool.missing_meshes())
+    # A store that does not exist yet holds no mesh: refuse before creating it, so nothing is left behind.
+    if missing and _new_sqlite_file(url):
+        raise _mesh_missing(missing[0], "in the store")
     store = await _open(url, create=True)
     written = 0
     try:
-        for mesh in sorted(spool.missing_meshes()):
+        for mesh in missing:
             try:
                 await store.get(ResourceKey(Kind.MESH, "", mesh))
             except NotFound:
-                raise click.ClickException(f"mesh of name {mesh} is not found: it is neither in the input nor "
-                                           "in the store; nothing was imported") from None
+                raise _mesh_missing(mesh, "in the store") from None
         for batch in _batches(spool):
             # A batch in flight at once: the store still commits one resource per transaction, in order,
             # but without a round trip through the event loop between them (about a third faster).
@@ -159,8 +175,7 @@ def import_api(client: ApiClient, spool: Spool) -> None:
         except ApiFailure as exc:
             if exc.status != 404:
                 raise
-            raise click.ClickException(f"mesh of name {mesh} is not found: it is neither in the input nor on "
-                                       "the control plane; nothing was imported") from None
+            raise _mesh_missing(mesh, "on the control plane") from None
     apply_all(client, (item.resource for item in spool), dry_run=False)
 
 

@@ -28,7 +28,14 @@ from cli_helpers import (
 )
 from sqlite_damage import checkpoint, damage, leaf_pages
 
-from controlplane.cli.run import NOT_READY
+from controlplane.api.app import create_app
+from controlplane.cli.run import NOT_READY, RunConfig, _start_ads, _start_api
+from controlplane.cli.startup import StartupError
+from controlplane.observability import Metrics
+from controlplane.store.memory import MemoryStore
+from controlplane.xds.cache import SnapshotCache
+from controlplane.xds.observer import StatusRegistry
+from controlplane.xds.telemetry import MetricsObserver
 
 ONE_OWNER = "an SQLite store has one control plane; give this one its own --store, or share PostgreSQL"
 
@@ -162,10 +169,11 @@ def test_pid_in_the_lock_file_is_the_holder(work: Path, running: Server) -> None
     assert os.stat(work / "cp.db.lock").st_mode & 0o077 == 0
 
 
-def test_ready_is_503_until_the_first_generation_has_published(work: Path) -> None:
-    """The API answers at once; `/ready` only once every proxy's config is generated. A row that does not
-    decode holds the first load back deterministically (the reconciler retries with back-off); fixing it
-    lets the load finish."""
+@pytest.fixture
+def unloadable(work: Path) -> tuple[Path, str]:
+    """An SQLite store whose Dataplane row no longer decodes (quick_check passes: the pages are intact), so
+    the first load is held back deterministically (the reconciler retries with back-off). Returns the
+    database and the row's good spec, to put back."""
     db = work / "cp.db"
     seeded = start_server(f"sqlite:{db}", work.parent / "seed.log")
     try:
@@ -180,7 +188,12 @@ def test_ready_is_503_until_the_first_generation_has_published(work: Path) -> No
     with closing(sqlite3.connect(db)) as conn, conn:
         good = conn.execute("SELECT spec FROM resources WHERE name = 'dp-1'").fetchone()[0]
         conn.execute("UPDATE resources SET spec = '{\"networking\": ' WHERE name = 'dp-1'")
+    return db, str(good)
 
+
+def test_ready_is_503_until_the_first_generation_has_published(work: Path, unloadable: tuple[Path, str]) -> None:
+    """The API answers at once; `/ready` only once every proxy's config is generated."""
+    db, good = unloadable
     server = start_server(f"sqlite:{db}", work.parent / "cp.log")  # returns once GET / answers
     try:
         assert server.get("/ready") == (503, {"status": "not ready", "reason": NOT_READY})
@@ -197,8 +210,32 @@ def test_ready_is_503_until_the_first_generation_has_published(work: Path) -> No
         assert server.stop() == 0, server.log()
 
 
+def test_sigterm_while_still_loading_stops_cleanly(work: Path, unloadable: tuple[Path, str]) -> None:
+    server = start_server(f"sqlite:{unloadable[0]}", work.parent / "cp.log")
+    assert server.get("/ready")[0] == 503
+    assert server.stop() == 0, server.log()  # within STOP_TIMEOUT_S, though it never became ready
+    assert "control_plane_stopping" in server.log() and "Traceback" not in server.log()
+    assert "store_closed" in server.log()
+
+
 def eventually(predicate: Callable[[], bool], message: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, message
         time.sleep(0.05)
+
+
+async def test_a_port_taken_between_the_check_and_the_bind_is_the_same_one_line(squatter: int) -> None:
+    """The check binds and lets go; if someone takes the port before the real bind, grpc's RuntimeError
+    and aiohttp's OSError become the same line (run.py's `_start_ads` / `_start_api`)."""
+    config = RunConfig("memory", "127.0.0.1", squatter, "127.0.0.1", squatter, 0.1, 1.0)
+    metrics = Metrics()
+    with pytest.raises(StartupError) as ads:
+        await _start_ads(config, SnapshotCache(), MetricsObserver(metrics), StatusRegistry(), None, None)
+    with pytest.raises(StartupError) as api:
+        await _start_api(create_app(MemoryStore(), metrics), config, None)
+    in_use = f"127.0.0.1:{squatter}: Address already in use"
+    assert [str(ads.value), str(api.value)] == [
+        f"cannot listen for the ADS server on {in_use} (choose another port with --xds-port)",
+        f"cannot listen for the HTTP API on {in_use} (choose another port with --api-port)",
+    ]
