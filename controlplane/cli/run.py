@@ -41,6 +41,7 @@ from controlplane.cli.startup import (
     StartupError,
     bind_problem,
     check_directory_of,
+    check_distinct_listeners,
     check_port_free,
     port_unavailable,
 )
@@ -198,6 +199,8 @@ def _check_inputs(config: RunConfig) -> ServerTls | None:
     tls = load_server_tls(config.tls_cert_file, config.tls_key_file)
     check_port_free(config.api_host, config.api_port, "HTTP API", "--api-port")
     check_port_free(config.xds_host, config.xds_port, "ADS server", "--xds-port")
+    check_distinct_listeners((config.api_host, config.api_port, "--api-port"),
+                             (config.xds_host, config.xds_port, "--xds-port"))
     return tls
 
 

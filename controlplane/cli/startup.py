@@ -50,6 +50,18 @@ def bind_problem(host: str, port: int) -> str | None:
     return None
 
 
+_WILDCARDS = ("", "0.0.0.0", "::")
+
+
+def check_distinct_listeners(first: tuple[str, int, str], second: tuple[str, int, str]) -> None:
+    """Each check above binds and releases, so two listeners asking for the same port both pass them."""
+    (host_a, port_a, flag_a), (host_b, port_b, flag_b) = first, second
+    overlap = host_a == host_b or host_a in _WILDCARDS or host_b in _WILDCARDS
+    if port_a == port_b != 0 and overlap:
+        raise StartupError(f"{flag_a} and {flag_b} are both {port_a}: the HTTP API and the ADS server need "
+                           "a port each")
+
+
 def port_unavailable(what: str, host: str, port: int, flag: str, reason: str) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"cannot listen for the {what} on {shown}:{port}: {reason} (choose another port with {flag})"

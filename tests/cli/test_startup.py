@@ -100,6 +100,13 @@ def test_ads_port_in_use_is_one_line_and_nothing_written(work: Path, squatter: i
     assert listing(work) == []
 
 
+def test_one_port_for_both_listeners_is_refused_before_anything_is_written(work: Path) -> None:
+    port = str(free_port())
+    assert_one_line(attempt(work, "--api-port", port, "--xds-port", port),
+                    f"--api-port and --xds-port are both {port}: the HTTP API and the ADS server need a port each")
+    assert listing(work) == []
+
+
 @pytest.mark.parametrize("flag", ["--admin-token-file", "--signing-key-file"])
 def test_file_in_a_missing_directory_is_one_line_and_nothing_written(work: Path, flag: str) -> None:
     target = work / "typo" / "file"
