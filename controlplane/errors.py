@@ -57,7 +57,17 @@ class Conflict(ControlPlaneError):
 
 
 class StoreUnavailable(ControlPlaneError):
-    """The store cannot be reached (database down); the API maps it to 503."""
+    """The store cannot be reached or read (database down, corrupt, locked); the API maps it to 503."""
+
+
+class StoreLocked(StoreUnavailable):
+    """The SQLite file is held by another process (`store/lock.py`): SQLite has one owner at a time."""
+
+    def __init__(self, path: str, pid: int | None) -> None:
+        holder = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(f"sqlite database {path} is in use by another process ({holder})")
+        self.path = path
+        self.pid = pid
 
 
 class GenerationError(ControlPlaneError):

@@ -4,6 +4,9 @@
 in. Without `auth` (the API tests' bare app) every request is allowed and there are no token routes. The
 browser guard (origin.py: Host, Origin, Content-Type) runs in every app, before auth; `allowed_hosts`
 defaults to what an API bound to 127.0.0.1 answers.
+`/ready` means "can serve config" (what a load balancer or a Kubernetes readiness probe asks): 503 with a
+short reason until `readiness` says the first full generation has published, 200 after. The API itself
+answers from the first moment, so an operator can apply resources while the control plane still loads.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from controlplane.api import auth as auth_routes
 from controlplane.api import inspect_routes, resources
 from controlplane.api.errors import Handler, error_middleware
 from controlplane.api.inspection import Inspector
-from controlplane.api.keys import AUTH, INSPECTOR, MAX_BODY, METRICS, STORE, ApiAuth
+from controlplane.api.keys import AUTH, INSPECTOR, MAX_BODY, METRICS, READINESS, STORE, ApiAuth, Readiness
 from controlplane.api.origin import ALLOWED_HOSTS, LOOPBACK_ONLY, AllowedHosts, browser_guard_middleware
 from controlplane.observability import Metrics
 from controlplane.store.base import Store
@@ -60,12 +63,19 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
+    reason = request.app[READINESS]()
+    if reason is not None:
+        return web.json_response({"status": "not ready", "reason": reason}, status=503)
     return web.json_response({"status": "ok"})
+
+
+def _always_ready() -> str | None:
+    return None
 
 
 def create_app(
     store: Store, metrics_: Metrics, inspector: Inspector | None = None, *, max_body: int = DEFAULT_MAX_BODY,
-    auth: ApiAuth | None = None, allowed_hosts: AllowedHosts = LOOPBACK_ONLY,
+    auth: ApiAuth | None = None, allowed_hosts: AllowedHosts = LOOPBACK_ONLY, readiness: Readiness = _always_ready,
 ) -> web.Application:
     # Inside error_middleware, so refusals get Kuma bodies; the browser guard before auth, so a cross-site
     # request is refused as such even from loopback, where auth would let it through.
@@ -77,6 +87,7 @@ def create_app(
     app[STORE] = store
     app[METRICS] = metrics_
     app[MAX_BODY] = max_body
+    app[READINESS] = readiness
     if inspector is not None:
         app[INSPECTOR] = inspector
     app.router.add_get("/", index)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -16,6 +17,10 @@ STORE: Final = web.AppKey("store", Store)
 METRICS: Final = web.AppKey("metrics", Metrics)
 INSPECTOR: Final = web.AppKey("inspector", Inspector)
 MAX_BODY: Final = web.AppKey("max_body", int)
+
+Readiness = Callable[[], str | None]
+"""None when the control plane can serve config, otherwise a short reason why not (for `/ready`)."""
+READINESS: Final[web.AppKey[Readiness]] = web.AppKey("readiness")
 
 
 @dataclass(frozen=True, slots=True)

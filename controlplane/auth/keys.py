@@ -51,13 +51,13 @@ def generate_signing_key() -> SigningKey:
 
 
 def load_or_create_signing_key(path: Path) -> SigningKey:
-    """The key in `path`, created (mode 0600) if the file does not exist yet."""
+    """The key in `path`, created (mode 0600) if the file does not exist yet. Its directory must exist: a
+    mistyped path is an error (FileNotFoundError), not a new directory tree."""
     try:
-        return _load(path)
+        return load_signing_key(path)
     except FileNotFoundError:
         pass
     key = generate_signing_key()
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=".signing-key-", dir=path.parent)  # mkstemp: mode 0600
     try:
         with os.fdopen(fd, "wb") as out:
@@ -66,14 +66,15 @@ def load_or_create_signing_key(path: Path) -> SigningKey:
             os.fsync(out.fileno())
         os.link(temp, path)
     except FileExistsError:
-        return _load(path)  # another replica created it first: use theirs
+        return load_signing_key(path)  # another replica created it first: use theirs
     finally:
         os.unlink(temp)
     log.info("signing_key_created", path=str(path), key_id=key.key_id)
     return key
 
 
-def _load(path: Path) -> SigningKey:
+def load_signing_key(path: Path) -> SigningKey:
+    """The key in `path` (FileNotFoundError if there is none, ValueError if it is not a usable key)."""
     data = path.read_bytes()
     if path.stat().st_mode & 0o077:
         log.warning("signing_key_readable_by_others", path=str(path), hint=f"chmod 600 {path}")

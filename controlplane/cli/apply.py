@@ -8,6 +8,7 @@ PUT in file order, so a Mesh and the TrafficTrace that needs it can live in one 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Final
 
 import click
@@ -84,7 +85,7 @@ def resource_path(resource: Resource) -> str:
     return f"/meshes/{seg(resource.name)}"
 
 
-def apply_all(client: ApiClient, resources: list[Resource], dry_run: bool) -> None:
+def apply_all(client: ApiClient, resources: Iterable[Resource], dry_run: bool) -> None:
     for resource in resources:
         query = "?dryRun=true" if dry_run else ""
         label = f'{resource.kind.value} "{resource.mesh + "/" if resource.mesh else ""}{resource.name}"'

@@ -1,8 +1,12 @@
 """`controlplane run`: build the store, HTTP API, ADS server and reconciler, run them, stop them cleanly.
 
 This module owns every long-lived task (STYLE §4.5): they run under one TaskGroup, so if one fails the
-others are cancelled and the process exits non-zero. Shutdown order on SIGINT/SIGTERM: stop accepting
-(gRPC server with a grace period, then the HTTP runner), cancel the reconciler, close the store.
+others are cancelled and the process exits non-zero. Start-up order (`startup.py` says why): check every
+input with reads only, then write (open the store, which creates and locks an SQLite file; the signing key;
+the admin token file), then listen (ADS, API), then load and publish; a start-up failure is one line on
+stderr and exit 1, never a traceback. `/ready` is 503 until the first full generation has published.
+Shutdown order on SIGINT/SIGTERM: stop accepting (the HTTP runner, then the gRPC server with a grace
+period), cancel the reconciler, close the store.
 Security (tokens, admin, TLS) is set up by `security.py`; README "Security" explains the options.
 """
 
@@ -11,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import click
+import grpc
 import structlog
 from aiohttp import web
 
@@ -30,16 +35,25 @@ from controlplane.auth.tokens import Tokens
 from controlplane.cli.security import (
     SIGNING_KEY_ENV,
     ServerTls,
+    check_signing_key,
     load_server_tls,
     open_signing_key,
     open_tokens,
     write_admin_token,
 )
-from controlplane.errors import StoreUnavailable
+from controlplane.cli.startup import (
+    StartupError,
+    bind_problem,
+    check_directory_of,
+    check_distinct_listeners,
+    check_port_free,
+    port_unavailable,
+)
+from controlplane.errors import ControlPlaneError, StoreLocked
 from controlplane.observability import LOG_FORMATS, Metrics, configure_logging
 from controlplane.runtime import MemoryKeeper, sample_loop_lag, tune_process, tune_running_loop
 from controlplane.store.base import Store
-from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, open_store
+from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, check_store_url, open_store
 from controlplane.xds.authn import DATAPLANE_AUTH_MODES, Authenticator, TokenAuthenticator
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.inspect import XdsInspector
@@ -53,6 +67,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_API_PORT: Final = 5681
 DEFAULT_XDS_PORT: Final = 5678
 GRACE_S: Final = 2.0
+NOT_READY: Final = "the first configuration for every dataplane has not been generated yet"
+ONE_OWNER_HINT: Final = "an SQLite store has one control plane; give this one its own --store, or share PostgreSQL"
 ALLOWED_HOSTS_ENV: Final = "CONTROLPLANE_API_ALLOWED_HOSTS"
 READ_AUTH_MODES: Final = ("auto", "open", "dataplane")
 
@@ -136,8 +152,9 @@ def run(store_url: str, api_address: str, api_port: int, xds_address: str, xds_p
                        admin_token_file, debounce_first_s, hosts, api_read_auth, revocation_poll_s)
     try:
         asyncio.run(serve(config))
-    except (ValueError, StoreUnavailable) as exc:  # bad --store URL, database unreachable at start
-        raise click.ClickException(str(exc)) from None
+    except (ValueError, ControlPlaneError) as exc:  # an input, a port or the store, all found at start
+        hint = f"; {ONE_OWNER_HINT}" if isinstance(exc, StoreLocked) else ""
+        raise click.ClickException(f"{exc}{hint}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,41 +172,41 @@ class ControlPlane:
 
 
 @asynccontextmanager
-async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = ()) -> AsyncIterator[ControlPlane]:
-    """Start everything, yield the handles, and on exit stop in order: stop accepting (gRPC with a grace
-    period, then HTTP), stop producing config (cancel the reconciler), close the store. `observers` are
-    told about the reconciler's passes and publishes, besides the metrics. No process tuning here
-    (runtime.py): that is `serve()`'s."""
+async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = (),
+                  on_listening: Callable[[], None] = lambda: None) -> AsyncIterator[ControlPlane]:
+    """Start everything (in the order the module docstring gives), yield the handles once every proxy's
+    first configuration is published, and on exit stop in order: stop accepting (HTTP, then gRPC with a
+    grace period), stop producing config (cancel the reconciler), close the store. `observers` are told about
+    the reconciler's passes and publishes, besides the metrics; `on_listening` runs once the ADS server
+    listens. No process tuning here (runtime.py): that is `serve()`'s, through those two."""
+    tls, allowed_hosts = await asyncio.to_thread(_check_inputs, config)
     metrics = Metrics()
-    tls = load_server_tls(config.tls_cert_file, config.tls_key_file)
-    allowed_hosts = AllowedHosts.for_api(config.api_host, config.api_allowed_hosts)
-    key = await asyncio.to_thread(open_signing_key, config.store_url, config.signing_key_file)
     store = await open_store(config.store_url)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
+        key = await asyncio.to_thread(open_signing_key, config.store_url, config.signing_key_file)
         tokens, authenticator = await _open_security(config, key, store, metrics)
         cache, status, telemetry = SnapshotCache(), StatusRegistry(), MetricsObserver(metrics)
         reconciler = Reconciler(store, cache, metrics, debounce_s=config.debounce_s, max_wait_s=config.max_wait_s,
                                 debounce_first_s=config.debounce_first_s, observers=(telemetry, *observers))
+        grpc_server, xds_port = await _start_ads(config, cache, telemetry, status, authenticator, tls)
+        stack.push_async_callback(grpc_server.stop, GRACE_S)  # idempotent: on the normal path it ran already
+        on_listening()
+        auth = ApiAuth(tokens, config.api_localhost_is_admin, config.dataplane_reads)
+        app = create_app(store, metrics, XdsInspector(reconciler, cache, status), auth=auth,
+                         allowed_hosts=allowed_hosts,
+                         readiness=lambda: None if reconciler.ready.is_set() else NOT_READY)
+        runner = await _start_api(app, config, tls)
         async with asyncio.TaskGroup() as tasks:
             reconciling = tasks.create_task(reconciler.run(), name="reconciler")
             upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag"),
                       tasks.create_task(tokens.revocations.run(config.revocation_poll_s), name="revocations")]
-            grpc_server, xds_port = await start_ads_server(
-                cache, config.xds_host, config.xds_port, telemetry, status=status,
-                authenticator=authenticator, credentials=tls.grpc_credentials if tls else None,
-            )
             try:
-                auth = ApiAuth(tokens, config.api_localhost_is_admin, config.dataplane_reads)
-                runner = await _start_api(create_app(store, metrics, XdsInspector(reconciler, cache, status),
-                                                     auth=auth, allowed_hosts=allowed_hosts), config, tls)
-                try:
-                    await reconciler.ready.wait()
-                    yield ControlPlane(store, cache, reconciler, status, metrics, runner.addresses[0][1], xds_port,
-                                       tokens)
-                finally:
-                    await runner.cleanup()
+                await reconciler.ready.wait()
+                yield ControlPlane(store, cache, reconciler, status, metrics, runner.addresses[0][1], xds_port,
+                                   tokens)
             finally:
+                await runner.cleanup()
                 await grpc_server.stop(GRACE_S)
                 reconciling.cancel()
                 for task in upkeep:
@@ -201,45 +218,105 @@ async def _open_security(config: RunConfig, key: SigningKey, store: Store,
     """Tokens over the store's revocations, the admin token file, and the ADS authenticator."""
     tokens = await open_tokens(key, store, config.store_url, config.signing_key_file)
     if config.admin_token_file is not None:
-        write_admin_token(tokens, config.admin_token_file)
+        _write_admin_token(tokens, config.admin_token_file)
     if config.dataplane_auth == "token":
         return tokens, TokenAuthenticator(tokens, metrics.xds_auth_failures)
     return tokens, None
 
 
+def _check_inputs(config: RunConfig) -> tuple[ServerTls | None, AllowedHosts]:
+    """Every input, with reads only: a failure here leaves nothing behind (ValueError / StartupError /
+    StoreUnavailable, each one line naming the file or port)."""
+    allowed_hosts = AllowedHosts.for_api(config.api_host, config.api_allowed_hosts)
+    check_store_url(config.store_url)
+    check_signing_key(config.store_url, config.signing_key_file)
+    if config.admin_token_file is not None:
+        check_directory_of(config.admin_token_file, "--admin-token-file")
+    tls = load_server_tls(config.tls_cert_file, config.tls_key_file)
+    check_port_free(config.api_host, config.api_port, "HTTP API", "--api-port")
+    check_port_free(config.xds_host, config.xds_port, "ADS server", "--xds-port")
+    check_distinct_listeners((config.api_host, config.api_port, "--api-port"),
+                             (config.xds_host, config.xds_port, "--xds-port"))
+    return tls, allowed_hosts
+
+
+def _write_admin_token(tokens: Tokens, path: Path) -> None:
+    try:
+        write_admin_token(tokens, path)
+    except OSError as exc:
+        raise StartupError(f"--admin-token-file {path}: {exc.strerror or exc}") from None
+
+
+async def _start_ads(config: RunConfig, cache: SnapshotCache, telemetry: MetricsObserver, status: StatusRegistry,
+                     authenticator: Authenticator | None, tls: ServerTls | None) -> tuple[grpc.aio.Server, int]:
+    try:
+        return await start_ads_server(cache, config.xds_host, config.xds_port, telemetry, status=status,
+                                      authenticator=authenticator, credentials=tls.grpc_credentials if tls else None)
+    except RuntimeError as exc:  # grpc's "Failed to bind to address ...": the port was taken since the check
+        reason = bind_problem(config.xds_host, config.xds_port) or str(exc)
+        raise StartupError(port_unavailable("ADS server", config.xds_host, config.xds_port, "--xds-port",
+                                            reason)) from None
+
+
 async def serve(config: RunConfig) -> None:
     """Run until SIGINT/SIGTERM; a failing component ends the process with an error.
 
-    The process edge: the only place that tunes the interpreter (controlplane/runtime.py)."""
+    A signal before the control plane is ready (the first load of a large store takes a while) cancels
+    the start-up, which unwinds through the same ordered shutdown; after that it stops it gracefully.
+    The process edge: the only place that tunes the interpreter (controlplane/runtime.py).
+    """
     stop = asyncio.Event()
+    main = asyncio.current_task()
+    assert main is not None
+    started = aborted = False
+
+    def on_signal() -> None:
+        nonlocal aborted
+        if started:
+            stop.set()
+        elif not aborted:
+            aborted = True
+            log.info("control_plane_stopping", during="start-up")
+            main.cancel()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     tune_process()
     keeper = MemoryKeeper()
-    async with running(config, observers=(keeper,)) as plane:
-        tune_running_loop()
-        upkeep = asyncio.create_task(keeper.run(plane.status.stream_count), name="memory-keeper")
-        log.info("control_plane_started", store=_redact(config.store_url), pid=os.getpid(),
-                 api_port=plane.api_port, xds_port=plane.xds_port)
-        try:
-            await stop.wait()
-        finally:
-            upkeep.cancel()
-            await asyncio.gather(upkeep, return_exceptions=True)
-        log.info("control_plane_stopping")
+    try:
+        async with running(config, observers=(keeper,), on_listening=tune_running_loop) as plane:
+            started = True
+            upkeep = asyncio.create_task(keeper.run(plane.status.stream_count), name="memory-keeper")
+            log.info("control_plane_started", store=_redact(config.store_url), pid=os.getpid(),
+                     api_port=plane.api_port, xds_port=plane.xds_port)
+            try:
+                await stop.wait()
+            finally:
+                upkeep.cancel()
+                await asyncio.gather(upkeep, return_exceptions=True)
+            log.info("control_plane_stopping")
+    except asyncio.CancelledError:
+        if not aborted:
+            raise
+        main.uncancel()  # our own cancellation, asked for by the signal: a clean exit
 
 
 async def _start_api(app: web.Application, config: RunConfig, tls: ServerTls | None) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.api_host, config.api_port, ssl_context=tls.ssl_context if tls else None)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # taken since the check (or the ADS server took it: same port for both)
+        await runner.cleanup()
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio words it "error while ..."
+        raise StartupError(port_unavailable("HTTP API", config.api_host, config.api_port, "--api-port",
+                                            reason)) from None
     port = runner.addresses[0][1]
     scheme = "https" if tls else "http"
     log.info("api_listening", address=config.api_host, port=port, url=f"{scheme}://{config.api_host}:{port}",
-             localhost_is_admin=config.api_localhost_is_admin, dataplane_auth=config.dataplane_auth,
-             dataplane_reads_need_token=config.dataplane_reads)
+             localhost_is_admin=config.api_localhost_is_admin, dataplane_auth=config.dataplane_auth)
     return runner
 
 

@@ -23,6 +23,7 @@ from controlplane.auth.keys import (
     SigningKey,
     generate_signing_key,
     load_or_create_signing_key,
+    load_signing_key,
 )
 from controlplane.auth.revocation import REVOCATION_FILE, RevocationList, import_revocation_file
 from controlplane.auth.tokens import Tokens
@@ -45,6 +46,23 @@ def signing_key_path(store_url: str, given: Path | None) -> Path | None:
     if store_url.startswith("sqlite:"):
         return Path(store_url.removeprefix("sqlite:") or DEFAULT_SQLITE_PATH).parent / DEFAULT_KEY_FILE
     return Path(DEFAULT_KEY_FILE)
+
+
+def check_signing_key(store_url: str, given: Path | None) -> None:
+    """Before anything is written (`run` checks every input first): an existing key must load, and a key
+    still to be created must have a directory to go in. ValueError naming the file otherwise."""
+    path = signing_key_path(store_url, given)
+    if path is None:
+        return
+    try:
+        load_signing_key(path)
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise ValueError(
+                f"cannot create the signing key {path}: directory {path.parent} does not exist"
+            ) from None
+    except OSError as exc:
+        raise ValueError(f"cannot read the signing key {path}: {exc.strerror or exc}") from None
 
 
 def open_signing_key(store_url: str, given: Path | None) -> SigningKey:

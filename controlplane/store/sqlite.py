@@ -12,11 +12,16 @@ transaction, `update` only succeeds through `UPDATE ... WHERE version = ?` with 
 `busy_timeout` makes a second writer wait for the lock instead of failing. A Mesh delete removes the mesh
 and everything in it in one transaction.
 
+One process owns the file (`lock.py`): opening takes an exclusive lock beside it, so a second control plane
+(or an `import --store`) on the same file is refused instead of writing rows this one never hears about.
+Any database error (locked past busy_timeout, disk full, I/O error, a corrupt page, a row that no longer
+decodes) is a StoreUnavailable: the API answers 503 for that request and the reconciler keeps its last good
+snapshots and retries; nothing sqlite3 raises reaches a task boundary.
+
 Changes reach `watch()` iterators after COMMIT, handed from the worker thread to the loop with
 `call_soon_threadsafe` in commit order (also when the writing task was cancelled mid-await). Only writes
-made through this SqliteStore instance are seen: another process (or another SqliteStore on the same file)
-writing to the database is not noticed by watch(). Sharing a store between replicas is the PostgreSQL
-backend's job (LISTEN/NOTIFY), not this one's.
+made through this SqliteStore instance are seen, which the lock makes the only writer. Sharing a store between
+replicas is the PostgreSQL backend's job (LISTEN/NOTIFY), not this one's.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from controlplane.resources.registry import KINDS
 from controlplane.store import rules, sqlite_schema
 from controlplane.store.base import Change, ChangeKind, Page, RevokedTokens
 from controlplane.store.fanout import ChangeFanout, ChangeStream
+from controlplane.store.lock import StoreLock
 from controlplane.store.sqlite_schema import format_time, parse_time, transaction
 
 log = structlog.get_logger(__name__)
@@ -66,22 +72,27 @@ class SqliteStore:
         conn: sqlite3.Connection,
         executor: ThreadPoolExecutor,
         loop: asyncio.AbstractEventLoop,
+        lock: StoreLock,
     ) -> None:
         self._path = path
         self._conn = conn
+        self._lock = lock
         self._executor = executor
         self._loop = loop
         self._fanout = ChangeFanout()
         self._closed = False
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> SqliteStore:
-        """Open (creating if needed) and migrate the database at `path`."""
+    async def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> SqliteStore:
+        """Lock, open (creating the file if `create`; never a directory) and migrate the database at `path`.
+
+        StoreLocked if another process holds it, StoreUnavailable if it cannot be opened or is corrupt.
+        """
         where = os.fspath(path)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         loop = asyncio.get_running_loop()
         try:
-            conn = await loop.run_in_executor(executor, sqlite_schema.connect, where)
+            lock, conn = await loop.run_in_executor(executor, _open_locked, where, create)
         except sqlite3.Error as exc:
             executor.shutdown(wait=False)
             raise StoreUnavailable(f"cannot open sqlite database {where}: {exc}") from exc
@@ -89,7 +100,7 @@ class SqliteStore:
             executor.shutdown(wait=False)
             raise
         log.info("store_opened", backend="sqlite", path=where, schema_version=sqlite_schema.SCHEMA_VERSION)
-        return cls(where, conn, executor, loop)
+        return cls(where, conn, executor, loop, lock)
 
     @property
     def path(self) -> str:
@@ -145,6 +156,7 @@ class SqliteStore:
             await self._loop.run_in_executor(self._executor, self._conn.close)
         finally:
             self._executor.shutdown(wait=False)
+            self._lock.release()
         log.info("store_closed", backend="sqlite", path=self._path)
 
     async def _write(self, job: WriteJob[T]) -> T:
@@ -162,11 +174,24 @@ class SqliteStore:
             raise StoreUnavailable("store is closed")
         try:
             return await self._loop.run_in_executor(self._executor, job, self._conn)
-        except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, I/O error
+        except sqlite3.ProgrammingError:
+            raise  # misuse of the connection is a bug, not an unavailable store: let it surface as one
+        except sqlite3.DatabaseError as exc:  # locked, disk full, I/O error, corrupt page or row
             raise StoreUnavailable(f"sqlite database {self._path}: {exc}") from exc
 
 
 # Everything below runs on the worker thread.
+
+
+def _open_locked(path: str, create: bool) -> tuple[StoreLock, sqlite3.Connection]:
+    """The lock first: nothing (not even a WAL switch or a migration) touches a file another process owns."""
+    sqlite_schema.check_location(path, create)
+    lock = StoreLock.acquire(path)
+    try:
+        return lock, sqlite_schema.connect(path, create=create)
+    except BaseException:
+        lock.release()
+        raise
 
 
 def _to_json(spec: Message) -> str:
@@ -175,8 +200,13 @@ def _to_json(spec: Message) -> str:
 
 def _to_resource(kind: Kind, row: Row) -> Resource:
     mesh, name, text, version, created, modified = row
-    spec = json_format.Parse(text, kind.new_spec())
-    return Resource(ResourceKey(kind, mesh, name), spec, version, parse_time(created), parse_time(modified))
+    try:
+        spec = json_format.Parse(text, kind.new_spec())
+        return Resource(ResourceKey(kind, mesh, name), spec, version, parse_time(created), parse_time(modified))
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        # Written by us, so only damage (a corrupt page, a hand edit) gets here: a store error, like the
+        # DatabaseError a damaged page gives, never a 500 or a dead reconciler.
+        raise sqlite3.DatabaseError(f"stored {kind.value} {mesh}/{name} cannot be decoded: {exc}") from exc
 
 
 def _key_params(key: ResourceKey) -> tuple[str, str, str]:

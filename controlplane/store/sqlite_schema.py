@@ -10,7 +10,9 @@ Runs on the store's worker thread only (see sqlite.py); nothing here touches the
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -73,13 +75,21 @@ def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[Non
     conn.execute("COMMIT")
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """Open the database, switch it to WAL and bring its schema up to date."""
+def connect(path: str, *, create: bool = True) -> sqlite3.Connection:
+    """Open the database, check it is intact, switch it to WAL and bring its schema up to date.
+
+    A missing directory is an error, never created: a typo in `--store sqlite:PATH` must not leave an
+    empty store somewhere. With `create=False` (export) the file itself must exist too.
+    """
+    check_location(path, create)
     # isolation_level=None: no implicit transactions; `transaction()` says where each one begins and ends.
-    conn = sqlite3.connect(path, isolation_level=None)
+    # mode=rw never creates the file (race-free, unlike checking first); rwc is sqlite3's default.
+    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode={'rwc' if create else 'rw'}"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
         # Wait for another writer (another store instance or process) instead of failing at once.
         conn.execute("PRAGMA busy_timeout = 5000")
+        check_intact(conn, path)
         # WAL: readers do not block the writer and vice versa; the setting persists in the file.
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -91,6 +101,29 @@ def connect(path: str) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def check_location(path: str, create: bool) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise StoreUnavailable(f"cannot open sqlite database {path}: directory {directory} does not exist")
+    if os.path.isdir(path):
+        raise StoreUnavailable(f"cannot open sqlite database {path}: it is a directory")
+    if not create and not os.path.exists(path):
+        raise StoreUnavailable(f"sqlite database {path} does not exist")
+
+
+def check_intact(conn: sqlite3.Connection, path: str) -> None:
+    """`PRAGMA quick_check` (every page's structure, not index contents; linear in the file size): a
+    damaged file is refused at start with one clear line instead of failing later, mid-request."""
+    try:
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        raise StoreUnavailable(f"sqlite database {path} is unreadable: {exc}") from None
+    if problems != ["ok"]:
+        raise StoreUnavailable(
+            f"sqlite database {path} is corrupt (quick_check: {problems[0]}); restore it from an export"
+        )
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> int:

@@ -13,6 +13,8 @@ from cli_helpers import run_cli, start_server
 from postgres_fixture import create_database, drop_database
 from postgres_server import PostgresServer
 
+from controlplane.resources.yaml_loader import MAX_DOCUMENTS
+
 SETUP = """\
 type: Mesh
 name: default
@@ -109,7 +111,7 @@ def test_invalid_import_writes_nothing(tmp_path: Path) -> None:
                      stdin=bad)
     assert result.returncode == 1
     assert "tracing.backends[0].sampling: has to be in [0.0 - 100.0] range" in result.stderr
-    assert ok("export", "--store", f"sqlite:{tmp_path / 'd.db'}") == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # not even an empty database
 
 
 def test_import_with_a_bad_timestamp_is_a_clear_error(tmp_path: Path) -> None:
@@ -119,3 +121,49 @@ def test_import_with_a_bad_timestamp_is_a_clear_error(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (1, (
         "Error: document 1: creationTime: must be an RFC 3339 time with a zone, e.g. 2024-01-02T03:04:05Z, "
         "got 'yesterday'\n"))
+
+
+def many_dataplanes(count: int) -> str:
+    """One mesh and `count` Dataplanes, Dataplanes first (an import writes meshes first whatever the order)."""
+    documents: list[dict[str, object]] = [
+        {"type": "Dataplane", "mesh": "big", "name": f"dp-{i}", "networking": {
+            "address": "10.0.0.1", "inbound": [{"port": 1000 + i, "tags": {"kuma.io/service": f"svc-{i // 10}"}}]}}
+        for i in range(count)]
+    return yaml.safe_dump_all([*documents, {"type": "Mesh", "name": "big"}], explicit_start=True)
+
+
+def test_import_through_the_api_takes_more_documents_than_apply(tmp_path: Path) -> None:
+    text = many_dataplanes(MAX_DOCUMENTS + 1)
+    server = start_server(f"sqlite:{tmp_path / 'big.db'}", tmp_path / "big.log")
+    try:
+        refused = run_cli("apply", "-f", "-", url=server.url, stdin=text)  # apply keeps its cap
+        assert (refused.returncode, refused.stderr) == (1, ("Error: invalid YAML: more than 1000 documents; "
+                                                            "split the input into several applies\n"))
+        output = ok("import", "-f", "-", url=server.url, stdin=text)
+        assert output.splitlines()[0] == 'Mesh "big" created'
+        assert output.count(" created\n") == MAX_DOCUMENTS + 2
+        assert server.get("/meshes/big/dataplanes?size=1")[1]["total"] == MAX_DOCUMENTS + 1
+    finally:
+        server.stop()
+
+
+def test_import_refuses_a_mesh_that_is_neither_in_the_input_nor_the_store(tmp_path: Path) -> None:
+    text = "type: Dataplane\nmesh: nowhere\nname: dp-1\nnetworking:\n  address: 10.0.0.1\n  inbound:\n" \
+           "  - port: 8080\n    tags: {kuma.io/service: web}\n"
+    result = run_cli("import", "-f", "-", "--store", f"sqlite:{tmp_path / 'f.db'}", url="http://127.0.0.1:1",
+                     stdin=text)
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", (
+        "Error: mesh of name nowhere is not found: it is neither in the input nor in the store; "
+        "nothing was imported\n"))
+    assert not (tmp_path / "f.db").exists()
+
+
+def test_invalid_documents_are_all_reported_up_to_a_limit(tmp_path: Path) -> None:
+    bad = "".join(f"---\ntype: Mesh\nname: Bad{i}\n" for i in range(25))
+    result = run_cli("import", "-f", "-", "--store", f"sqlite:{tmp_path / 'g.db'}", url="http://127.0.0.1:1",
+                     stdin="type: Mesh\nname: good\n" + bad)
+    lines = result.stderr.splitlines()
+    assert (result.returncode, lines[0], lines[-2:]) == (1, 'Error: document 2 (Mesh "Bad0") is not valid:',
+                                                         ["... and 5 more invalid documents", "nothing was imported"])
+    assert sum(line.endswith("is not valid:") for line in lines) == 20
+    assert not (tmp_path / "g.db").exists()

@@ -8,7 +8,7 @@ import pytest
 from postgres_server import free_port
 
 from controlplane.errors import StoreUnavailable
-from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, open_store
+from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, StoreUrl, check_store_url, open_store
 from controlplane.store.memory import MemoryStore
 from controlplane.store.sqlite import SqliteStore
 
@@ -62,3 +62,22 @@ async def test_unknown_url_lists_accepted_forms(url: str) -> None:
         f"unsupported store URL {url!r}; accepted forms: "
         "'memory', 'sqlite:PATH' (empty PATH = ./controlplane.db), 'postgres://...'"
     )
+
+
+def test_checking_a_url_reads_only(tmp_path: Path) -> None:
+    """`run` checks the store URL before it writes anything: nothing may be created by the check."""
+    assert check_store_url(f"sqlite:{tmp_path / 'x.db'}") == StoreUrl("sqlite", str(tmp_path / "x.db"))
+    assert check_store_url("memory") == StoreUrl("memory")
+    with pytest.raises(StoreUnavailable, match="does not exist"):
+        check_store_url(f"sqlite:{tmp_path / 'x.db'}", create=False)
+    with pytest.raises(StoreUnavailable, match=f"directory {tmp_path / 'no'} does not exist"):
+        check_store_url(f"sqlite:{tmp_path / 'no' / 'x.db'}")
+    with pytest.raises(ValueError, match="unsupported store URL 'mysql://x'"):
+        check_store_url("mysql://x")
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_export_never_creates_a_missing_sqlite_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="does not exist"):
+        await open_store(f"sqlite:{tmp_path / 'x.db'}", create=False)
+    assert list(tmp_path.iterdir()) == []

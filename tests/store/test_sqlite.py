@@ -3,7 +3,6 @@ on-disk format, and that sqlite never runs on the event loop thread."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import wrappers_pb2
 
-from controlplane.errors import Conflict, StoreUnavailable
+from controlplane.errors import StoreUnavailable
 from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
 from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.mesh import MESH
@@ -175,23 +174,3 @@ async def test_sqlite_never_runs_on_the_event_loop_thread(
     threads = {thread for thread, _ in sql_threads}
     assert threading.get_ident() not in threads
     assert len(threads) == 1  # one dedicated worker owns the connection
-
-
-async def test_two_stores_on_one_file_never_both_win_an_update(db: Path) -> None:
-    first, second = await SqliteStore.open(db), await SqliteStore.open(db)
-    try:
-        await first.create(mesh("default"))
-        results = await asyncio.gather(
-            *(
-                s.update(mesh("default", sampling=float(i)), expected_version=1)
-                for i, s in enumerate([first, second] * 5)
-            ),
-            return_exceptions=True,
-        )
-        winners = [r for r in results if isinstance(r, Resource)]
-        assert len(winners) == 1
-        assert [type(r) for r in results if not isinstance(r, Resource)] == [Conflict] * 9
-        assert await second.get(winners[0].key) == await first.get(winners[0].key) == winners[0]
-    finally:
-        await first.close()
-        await second.close()

@@ -125,10 +125,17 @@ def test_bearer_token(header: str | None, token: str | None) -> None:
 
 def test_key_file_is_created_private_and_reused(tmp_path: Path) -> None:
     path = tmp_path / "data" / "key.pem"
+    path.parent.mkdir()
     first = load_or_create_signing_key(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_signing_key(path).key_id == first.key_id
     assert [p.name for p in path.parent.iterdir()] == ["key.pem"]  # no temporary file left behind
+
+
+def test_missing_directory_is_an_error_not_created(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_or_create_signing_key(tmp_path / "typo" / "key.pem")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_concurrent_creation_agrees_on_one_key(tmp_path: Path) -> None:
