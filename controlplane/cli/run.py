@@ -9,6 +9,7 @@ Security (tokens, admin, TLS) is set up by `security.py`; README "Security" expl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from controlplane.api.app import create_app
 from controlplane.api.keys import ApiAuth
+from controlplane.api.listener import ApiServer, api_runner, start_api_server
 from controlplane.auth.tokens import Tokens
 from controlplane.cli.security import (
     SIGNING_KEY_ENV,
@@ -33,6 +35,7 @@ from controlplane.cli.security import (
 )
 from controlplane.errors import StoreUnavailable
 from controlplane.observability import LOG_FORMATS, Metrics, configure_logging
+from controlplane.process_limits import connection_budget, raise_open_files_limit
 from controlplane.runtime import MemoryKeeper, raise_gen0_threshold, sample_loop_lag
 from controlplane.store.base import Store
 from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, open_store
@@ -41,7 +44,7 @@ from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.inspect import XdsInspector
 from controlplane.xds.observer import StatusRegistry
 from controlplane.xds.reconciler import Reconciler
-from controlplane.xds.server import start_ads_server
+from controlplane.xds.server import DEFAULT_MAX_RECEIVE_BYTES, server_options, start_ads_server
 from controlplane.xds.telemetry import MetricsObserver
 
 log = structlog.get_logger(__name__)
@@ -49,6 +52,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_API_PORT: Final = 5681
 DEFAULT_XDS_PORT: Final = 5678
 GRACE_S: Final = 2.0
+MIN_RECEIVE_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,10 @@ class RunConfig:
     tls_key_file: Path | None = None
     admin_token_file: Path | None = None
     debounce_first_s: float = 0.02
+    xds_max_receive_bytes: int = DEFAULT_MAX_RECEIVE_BYTES
+    xds_max_connections: int | None = None
+    """None = unbounded; `serve()` sets both from the descriptor budget (process_limits.py)."""
+    api_max_connections: int | None = None
 
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -100,15 +108,19 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--tls-key-file", type=_FILE, default=None, help="Private key of --tls-cert-file.")
 @click.option("--admin-token-file", type=_FILE, default=None,
               help="Write a fresh admin token (mode 0600) to this file at start, for tools that share it.")
+@click.option("--xds-max-receive-bytes", type=click.IntRange(min=MIN_RECEIVE_BYTES),
+              default=DEFAULT_MAX_RECEIVE_BYTES, show_default=True,
+              help="Largest ADS request accepted (Envoy's first delta request after a reconnect lists every "
+                   "resource it holds: ~60 bytes each).")
 def run(store_url: str, api_address: str, api_port: int, xds_address: str, xds_port: int, debounce_s: float,
         debounce_first_s: float, max_wait_s: float, log_format: str, log_level: str, signing_key_file: Path | None,
         dataplane_auth: str, api_localhost_is_admin: bool, tls_cert_file: Path | None, tls_key_file: Path | None,
-        admin_token_file: Path | None) -> None:
+        admin_token_file: Path | None, xds_max_receive_bytes: int) -> None:
     """Run the control plane (HTTP API on 5681, ADS on 5678)."""
     configure_logging(log_format, log_level)
     config = RunConfig(store_url, api_address, api_port, xds_address, xds_port, debounce_s, max_wait_s,
                        signing_key_file, dataplane_auth, api_localhost_is_admin, tls_cert_file, tls_key_file,
-                       admin_token_file, debounce_first_s)
+                       admin_token_file, debounce_first_s, xds_max_receive_bytes)
     try:
         asyncio.run(serve(config))
     except (ValueError, StoreUnavailable) as exc:  # bad --store URL, database unreachable at start
@@ -157,17 +169,18 @@ async def running(config: RunConfig) -> AsyncIterator[ControlPlane]:
             grpc_server, xds_port = await start_ads_server(
                 cache, config.xds_host, config.xds_port, telemetry, status=status,
                 authenticator=authenticator, credentials=tls.grpc_credentials if tls else None,
+                options=server_options(max_receive_bytes=config.xds_max_receive_bytes,
+                                       max_connections=config.xds_max_connections),
             )
             try:
                 auth = ApiAuth(tokens, config.api_localhost_is_admin)
-                runner = await _start_api(create_app(store, metrics, XdsInspector(reconciler, cache, status),
-                                                     auth=auth), config, tls)
+                api = await _start_api(create_app(store, metrics, XdsInspector(reconciler, cache, status),
+                                                  auth=auth), config, tls)
                 try:
                     await reconciler.ready.wait()
-                    yield ControlPlane(store, cache, reconciler, status, metrics, runner.addresses[0][1], xds_port,
-                                       tokens)
+                    yield ControlPlane(store, cache, reconciler, status, metrics, api.port, xds_port, tokens)
                 finally:
-                    await runner.cleanup()
+                    await api.close()
             finally:
                 await grpc_server.stop(GRACE_S)
                 reconciling.cancel()
@@ -181,6 +194,7 @@ async def serve(config: RunConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    config = _with_connection_budget(config)
     async with running(config) as plane:
         log.info("control_plane_started", store=_redact(config.store_url), pid=os.getpid(),
                  api_port=plane.api_port, xds_port=plane.xds_port)
@@ -188,16 +202,27 @@ async def serve(config: RunConfig) -> None:
         log.info("control_plane_stopping")
 
 
-async def _start_api(app: web.Application, config: RunConfig, tls: ServerTls | None) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, config.api_host, config.api_port, ssl_context=tls.ssl_context if tls else None)
-    await site.start()
-    port = runner.addresses[0][1]
+def _with_connection_budget(config: RunConfig) -> RunConfig:
+    """Process edge: raise the soft descriptor limit, then bound each listener's connections from it."""
+    budget = connection_budget(raise_open_files_limit().soft)
+    config = dataclasses.replace(
+        config,
+        xds_max_connections=config.xds_max_connections or budget.ads,
+        api_max_connections=config.api_max_connections or budget.api,
+    )
+    log.info("connection_limits", xds_max_connections=config.xds_max_connections,
+             api_max_connections=config.api_max_connections, xds_max_receive_bytes=config.xds_max_receive_bytes)
+    return config
+
+
+async def _start_api(app: web.Application, config: RunConfig, tls: ServerTls | None) -> ApiServer:
+    api = await start_api_server(api_runner(app), config.api_host, config.api_port,
+                                 ssl_context=tls.ssl_context if tls else None,
+                                 max_connections=config.api_max_connections)
     scheme = "https" if tls else "http"
-    log.info("api_listening", address=config.api_host, port=port, url=f"{scheme}://{config.api_host}:{port}",
+    log.info("api_listening", address=config.api_host, port=api.port, url=f"{scheme}://{config.api_host}:{api.port}",
              localhost_is_admin=config.api_localhost_is_admin, dataplane_auth=config.dataplane_auth)
-    return runner
+    return api
 
 
 def _redact(url: str) -> str:

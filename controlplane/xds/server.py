@@ -12,6 +12,12 @@ keep the CDS → EDS → LDS → RDS order that stops clusters and listeners fro
 Each stream runs two helper tasks created by its handler and cancelled and awaited in its `finally`: a
 reader (requests) and a pusher (snapshot changes). A lock serialises them, so responses leave in the order
 the state machine produced them.
+
+Limits (README "Limits"): gRPC refuses a request larger than the receive cap with RESOURCE_EXHAUSTED before
+it reaches Python; what a stream accumulates is bounded by `StreamLimits` (limits.py); connections that
+never finish the HTTP/2 handshake, or carry no stream for a while, are closed (`server_options`). A request
+is dropped as soon as it has been handled: a stream lives for hours and must not pin its last (or first)
+message.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from controlplane.xds import grpc_wakeup
 from controlplane.xds.authn import AllowAll, Authenticator, StreamRejected
 from controlplane.xds.cache import SnapshotCache, Watch
 from controlplane.xds.delta import DeltaState
+from controlplane.xds.limits import DEFAULT_LIMITS, LimitExceeded, StreamLimits
 from controlplane.xds.node import InvalidNodeId, parse_node_id
 from controlplane.xds.observer import (
     CompositeObserver,
@@ -43,22 +50,67 @@ from controlplane.xds.stream_state import ProtocolViolation, RequestEvent, SotwS
 log = structlog.get_logger(__name__)
 
 ADS_SERVICE: Final = "envoy.service.discovery.v3.AggregatedDiscoveryService"
-MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
-"""Envoy's first delta request after a reconnect lists every resource it holds and can exceed gRPC's 4 MiB
-default (reference/xds-protocol.md §2.8, envoy #36169)."""
+MAX_SEND_BYTES: Final = 64 * 1024 * 1024
+"""Responses are ours (a large mesh's CDS can pass gRPC's 4 MiB default); the client's receive cap applies."""
+DEFAULT_MAX_RECEIVE_BYTES: Final = 4 * 1024 * 1024
+"""Requests are the client's: Kuma's default (KUMA_..._XDS_GRPC_MAX_RECEIVE_MESSAGE_BYTES, 4 MiB). The largest
+legitimate one is Envoy's first delta request after a reconnect, which lists every resource of a type it
+holds with its version (reference/xds-protocol.md §2.8, envoy #36169): ~60 bytes per resource here (name +
+16-character version), so 4 MiB is ~60 000 resources of one type. Unbounded, one 60 MB request left ~430 MB
+resident and eight concurrent ones ~3 GB; `--xds-max-receive-bytes` raises it."""
+HANDSHAKE_TIMEOUT_MS: Final = 5_000
+"""A connection must finish the (TLS and) HTTP/2 handshake within this; gRPC's default is 120 s, so 1 100
+silent TCP connections held 1 024 file descriptors and starved every other client for two minutes."""
+CONNECTION_IDLE_MS: Final = 30_000
+"""A connection with no stream for this long gets GOAWAY (a proxy between reconnect attempts, Envoy's
+back-off is at most 30 s, simply connects again). A healthy ADS connection always carries its stream, so
+this never touches one. `grpc.max_connection_age_ms` is deliberately not set: it would reset every
+long-lived ADS stream periodically, and each reset costs a full resend of the proxy's configuration."""
 
-SERVER_OPTIONS: Final[tuple[tuple[str, int], ...]] = (
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    # Detect dead proxies (half-open TCP) within ~40 s without relying on the client's keepalive.
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    # Accept Envoy's own HTTP/2 keepalive pings (often every 10-30 s) instead of answering GOAWAY
-    # "too_many_pings", which would reset every ADS stream.
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
-    ("grpc.http2.max_ping_strikes", 0),
-)
+
+def server_options(*, max_receive_bytes: int = DEFAULT_MAX_RECEIVE_BYTES,
+                   max_connections: int | None = None) -> tuple[tuple[str, int], ...]:
+    """gRPC server options of the ADS server. `max_connections` (None = unbounded) caps accepted TCP
+    connections, handshake included: the process edge (cli/run.py) derives it from the file descriptor
+    limit so that a flood of connections to ADS cannot take the descriptors the HTTP API and the store
+    need; gRPC closes connections above it at once."""
+    options: list[tuple[str, int]] = [
+        # No SO_REUSEPORT (gRPC sets it by default): a second control plane on the same port must fail to
+        # bind instead of silently sharing, and splitting, the Envoys that connect.
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_receive_message_length", max_receive_bytes),
+        ("grpc.max_send_message_length", MAX_SEND_BYTES),
+        ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
+        ("grpc.max_connection_idle_ms", CONNECTION_IDLE_MS),
+        # Detect dead proxies (half-open TCP) within ~40 s without relying on the client's keepalive.
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # Accept Envoy's own HTTP/2 keepalive pings (often every 10-30 s) instead of answering GOAWAY
+        # "too_many_pings", which would reset every ADS stream.
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+        ("grpc.http2.max_ping_strikes", 0),
+    ]
+    if max_connections is not None:
+        options.append(("grpc.max_allowed_incoming_connections", max_connections))
+    return tuple(options)
+
+
+SERVER_OPTIONS: Final = server_options()
+
+
+class AdsBindError(RuntimeError):
+    """The ADS server could not listen on its address (in use by another process, or not local).
+
+    grpc's `add_insecure_port`/`add_secure_port` raise a bare RuntimeError ("Failed to bind to address
+    ...") for every bind failure; this subclass names the address so the CLI can print one line. Because
+    `grpc.so_reuseport` is 0, a port another control plane (or anything else) listens on is one of them.
+    """
+
+    def __init__(self, address: str, cause: str) -> None:
+        super().__init__(f"cannot listen for ADS on {address}: the address is in use or not available "
+                         f"({cause})")
+        self.address = address
 
 
 class _Response(Protocol):
@@ -96,19 +148,21 @@ class AdsServer:
     """
 
     def __init__(self, cache: SnapshotCache, observer: StreamObserver | None = None,
-                 authenticator: Authenticator | None = None, status: StatusRegistry | None = None) -> None:
+                 authenticator: Authenticator | None = None, status: StatusRegistry | None = None,
+                 limits: StreamLimits = DEFAULT_LIMITS) -> None:
         self._cache = cache
+        self._limits = limits
         self._authenticator: Authenticator = authenticator or AllowAll()
         self._status = status if status is not None else StatusRegistry()
         self._observer = CompositeObserver((self._status, observer or NoopObserver()))
         self._stream_ids = itertools.count(1)
 
     async def StreamAggregatedResources(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
-        await _Stream(next(self._stream_ids), "sotw", SotwState(), self._cache, self._observer,
+        await _Stream(next(self._stream_ids), "sotw", SotwState(self._limits), self._cache, self._observer,
                       context, self._authenticator).run(request_iterator)
 
     async def DeltaAggregatedResources(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
-        await _Stream(next(self._stream_ids), "delta", DeltaState(), self._cache, self._observer,
+        await _Stream(next(self._stream_ids), "delta", DeltaState(self._limits), self._cache, self._observer,
                       context, self._authenticator).run(request_iterator)
 
     def connected_nodes(self) -> list[str]:
@@ -144,10 +198,14 @@ class _Stream:
             await self._open(first)
             watch = self._cache.watch(self._node_id)
             await self._handle(first)
+            del first  # held for the stream's life otherwise (a delta one can be MiBs of resource versions)
             tasks = [asyncio.create_task(self._read(requests)), asyncio.create_task(self._push(watch))]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()
+        except LimitExceeded as exc:
+            self._log.warning("stream_rejected", reason=str(exc), limit=exc.limit)
+            await self._context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except ProtocolViolation as exc:
             self._log.warning("stream_rejected", reason=str(exc))
             await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -191,6 +249,7 @@ class _Stream:
     async def _read(self, requests: AsyncIterator[Any]) -> None:
         async for request in requests:
             await self._handle(request)
+            del request  # not kept while waiting for the next one
 
     async def _push(self, watch: Watch) -> None:
         while True:
@@ -275,6 +334,7 @@ async def start_ads_server(
     Pass `ads` to keep a handle on the servicer (for `status()` / `connected_nodes()`); otherwise one is
     built from `cache`, `observer` and `authenticator`. `credentials` (grpc.ssl_server_credentials) serve
     TLS instead of plaintext. The caller owns the server and stops it with `await server.stop(grace)`.
+    Raises `AdsBindError` when the address cannot be bound (e.g. another control plane listens there).
     """
     if ads is None:
         ads = AdsServer(cache, observer, authenticator, status)
@@ -283,10 +343,13 @@ async def start_ads_server(
     server = grpc.aio.server(options=list(options))
     _add_ads_service(ads, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if credentials is None:
-        bound_port = int(server.add_insecure_port(address))
-    else:
-        bound_port = int(server.add_secure_port(address, credentials))
+    try:
+        if credentials is None:
+            bound_port = int(server.add_insecure_port(address))
+        else:
+            bound_port = int(server.add_secure_port(address, credentials))
+    except RuntimeError as exc:
+        raise AdsBindError(address, str(exc)) from None
     await server.start()
     grpc_wakeup.install()
     log.info("ads_server_started", address=address, port=bound_port, tls=credentials is not None)
