@@ -159,17 +159,39 @@ class AdsServer:
 
     async def StreamAggregatedResources(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
         await _Stream(next(self._stream_ids), "sotw", SotwState(self._limits), self._cache, self._observer,
-                      context, self._authenticator).run(request_iterator)
+                      context, self._authenticator).run(_Requests(context))
 
     async def DeltaAggregatedResources(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
         await _Stream(next(self._stream_ids), "delta", DeltaState(self._limits), self._cache, self._observer,
-                      context, self._authenticator).run(request_iterator)
+                      context, self._authenticator).run(_Requests(context))
 
     def connected_nodes(self) -> list[str]:
         return self._status.connected_nodes()
 
     def status(self, node_id: str) -> NodeStatus | None:
         return self._status.status(node_id)
+
+
+class _Requests:
+    """The stream's requests, read with `context.read()`, holding none of them.
+
+    Used instead of grpc's `request_iterator` (never iterated, so grpc never starts it): that is an async
+    generator whose frame keeps the last request it yielded until the next one arrives, and after the
+    stream ends it sits in a reference cycle that only the cycle collector frees; a refused 4 MiB request
+    stayed resident that long (tests/xds/test_ads_limits.py).
+    """
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    def __aiter__(self) -> _Requests:
+        return self
+
+    async def __anext__(self) -> Any:
+        message = await self._context.read()
+        if message is grpc.aio.EOF:
+            raise StopAsyncIteration
+        return message
 
 
 class _Stream:
@@ -205,16 +227,16 @@ class _Stream:
                 task.result()
         except LimitExceeded as exc:
             self._log.warning("stream_rejected", reason=str(exc), limit=exc.limit)
-            await self._context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            self._end(grpc.StatusCode.RESOURCE_EXHAUSTED, exc)
         except ProtocolViolation as exc:
             self._log.warning("stream_rejected", reason=str(exc))
-            await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            self._end(grpc.StatusCode.INVALID_ARGUMENT, exc)
         except StreamRejected as exc:  # already logged and counted by the authenticator
-            await self._context.abort(exc.code, str(exc))
-        except Exception:  # noqa: BLE001 - task boundary, see below
+            self._end(exc.code, exc)
+        except Exception as exc:  # noqa: BLE001 - task boundary, see below
             # Task boundary (STYLE §4.6): a bug ends only this stream, logged with stream_id and node_id.
             self._log.exception("stream_failed")
-            await self._context.abort(grpc.StatusCode.INTERNAL, "internal error in the ADS stream")
+            self._end(grpc.StatusCode.INTERNAL, exc, "internal error in the ADS stream")
         finally:
             try:
                 await _cancel_and_wait(tasks)
@@ -223,6 +245,18 @@ class _Stream:
                 # and again on shutdown) interrupts the wait above: a skipped close leaked the stream in the
                 # status registry and the streams gauge (tests/e2e/test_faults.py, 500-reconnect burst).
                 self._close(watch)
+
+    def _end(self, code: grpc.StatusCode, exc: Exception, details: str | None = None) -> None:
+        """End the RPC with `code` when the handler returns, and let go of the exception's frames.
+
+        Not `context.abort()`: it raises an AbortError that grpc keeps on the call state, whose traceback
+        holds this handler's frames and so the request that caused it, in a cycle through the context that
+        only a full collection frees. The traceback is dropped for the same reason: the reader task keeps
+        the exception, and its frames hold the offending request.
+        """
+        exc.__traceback__ = None
+        self._context.set_code(code)
+        self._context.set_details(details if details is not None else str(exc))
 
     async def _open(self, first: Any) -> None:
         # "Basic Protocol Overview" (§1.3): only the first request is guaranteed to carry the node; it is
