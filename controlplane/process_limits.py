@@ -7,7 +7,9 @@ file either) until gRPC's two-minute handshake timeout. Three measures, of which
   systems ship 1 024 soft / 524 288 hard), so the default soft limit is not the ceiling;
 - the descriptors are budgeted: ADS (`grpc.max_allowed_incoming_connections`) and the API (api/listener.py)
   each get a bounded number of connections, and `RESERVED_FDS` stay free for the store, logs and the
-  runtime, so a flood on one port refuses new connections on that port only;
+  runtime, so a flood on one port refuses new connections on that port only. The API's share is counted
+  twice: asyncio accepts up to a backlog's worth of connections before the first refused one is closed
+  (measured: with a single share, flooding both ports at once hit the limit and asyncio's accept failed);
 - (server.py, api/listener.py) connections that do not complete a handshake / send a request within a few
   seconds are closed, so a flood clears by itself.
 
@@ -72,10 +74,11 @@ def raise_open_files_limit() -> OpenFiles:
 
 def connection_budget(open_files: int) -> ConnectionBudget:
     """Share `open_files` descriptors out: `RESERVED_FDS` kept back, the API 1/`API_SHARE` of the rest (at
-    most `API_MAX_CONNECTIONS`), ADS everything else; never less than `MIN_CONNECTIONS` each."""
-    usable = max(open_files - RESERVED_FDS, 2 * MIN_CONNECTIONS)
+    most `API_MAX_CONNECTIONS`) plus as much again for its accept burst (its listen backlog is its
+    bound, api/listener.py), ADS everything else; never less than `MIN_CONNECTIONS` each."""
+    usable = max(open_files - RESERVED_FDS, 3 * MIN_CONNECTIONS)
     api = max(MIN_CONNECTIONS, min(API_MAX_CONNECTIONS, usable // API_SHARE))
-    return ConnectionBudget(ads=max(MIN_CONNECTIONS, usable - api), api=api)
+    return ConnectionBudget(ads=max(MIN_CONNECTIONS, usable - 2 * api), api=api)
 
 
 def _ceiling() -> int:

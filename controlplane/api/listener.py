@@ -9,7 +9,9 @@ descriptor, and then the API stopped answering. Here:
 - TLS handshakes get the same deadline (`ssl_handshake_timeout`; asyncio's default is 60 s).
 - At most `max_connections` connections are served at once (cli/run.py derives it from the descriptor
   budget, process_limits.py); above it a connection gets `503` and is closed at once, so a flood costs a
-  descriptor only for an instant and cannot starve ADS or the store.
+  descriptor only for an instant and cannot starve ADS or the store. asyncio accepts up to `backlog`
+  connections in one go before any of them is refused, so the backlog is kept at most `max_connections`
+  and the budget counts the API's share twice.
 
 Rejected alternative: `web.TCPSite`, which takes the runner's protocol factory as is and so cannot bound
 connections; this module builds the listening server with `loop.create_server` around the same factory.
@@ -94,9 +96,10 @@ async def start_api_server(runner: web.AppRunner, host: str, port: int, *, ssl_c
     server = runner.server
     assert server is not None
     factory = _BoundedFactory(server, max_connections)
+    backlog = BACKLOG if max_connections is None else min(BACKLOG, max_connections)
     try:
         listener = await asyncio.get_running_loop().create_server(
-            factory, host, port, ssl=ssl_context, backlog=BACKLOG,
+            factory, host, port, ssl=ssl_context, backlog=backlog,
             ssl_handshake_timeout=API_IDLE_TIMEOUT_S if ssl_context is not None else None,
         )
     except BaseException:

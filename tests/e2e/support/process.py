@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,8 @@ class ControlPlaneProcess:
     api_port: int = field(default_factory=free_port)
     xds_port: int = field(default_factory=free_port)
     extra: tuple[str, ...] = ()
+    preexec: Callable[[], None] | None = None
+    """Runs in the child before exec (e.g. lower its RLIMIT_NOFILE)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,7 +59,7 @@ class ControlPlaneProcess:
         with self.log_path.open("ab") as log:
             # Popen only forks and execs: nothing here waits on the child.
             self.process = subprocess.Popen(  # noqa: ASYNC220
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=self.preexec
             )
         await eventually(self._ready, timeout=READY_TIMEOUT_S, message=f"control plane not ready:\n{self.log()}")
 
@@ -94,3 +98,14 @@ class ControlPlaneProcess:
 
     def open_fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def peak_rss_kib(self) -> int:
+        """VmHWM: the most resident memory the process has had."""
+        match = re.search(r"^VmHWM:\s+(\d+) kB", Path(f"/proc/{self.pid}/status").read_text(), re.MULTILINE)
+        assert match, "no VmHWM"
+        return int(match.group(1))
+
+    def open_files_limit(self) -> tuple[int, int]:
+        """The child's (soft, hard) RLIMIT_NOFILE."""
+        soft, hard = resource.prlimit(self.pid, resource.RLIMIT_NOFILE)
+        return soft, hard
