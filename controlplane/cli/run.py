@@ -44,7 +44,8 @@ from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.inspect import XdsInspector
 from controlplane.xds.observer import StatusRegistry
 from controlplane.xds.reconciler import Reconciler
-from controlplane.xds.server import DEFAULT_MAX_RECEIVE_BYTES, server_options, start_ads_server
+from controlplane.xds.server import start_ads_server
+from controlplane.xds.server_options import DEFAULT_MAX_RECEIVE_BYTES, server_options
 from controlplane.xds.telemetry import MetricsObserver
 
 log = structlog.get_logger(__name__)

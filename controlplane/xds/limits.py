@@ -2,7 +2,7 @@
 
 Why: everything in a request is chosen by the client, before (`--dataplane-auth none`) or regardless of
 authentication, and a stream lives for hours. Measured on the unbounded server: one 60 MB DiscoveryRequest
-left ~260 MB resident, eight at once reached 3.8 GB, and 200 000 type URLs on one stream held ~460 MB.
+left ~430 MB resident, eight at once 2-3 GB, and 200 000 type URLs on one stream held ~460 MB (issue 11).
 gRPC's receive cap (`--xds-max-receive-bytes`, server.py) bounds one message; the limits here bound what a
 stream accumulates over many messages (delta subscriptions grow with every request, each new type URL
 adds a `TypeState`), so the worst a hostile stream can pin is a few tens of MiB, independent of how long

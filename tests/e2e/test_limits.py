@@ -17,7 +17,7 @@ import resource
 import statistics
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,17 +45,11 @@ METHOD: Final = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAg
 MIB: Final = 1024 * 1024
 
 
-def limit_fds(soft: int, hard: int) -> Callable[[], None]:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    return apply
-
-
 @asynccontextmanager
 async def control_plane(tmp_path: Path, *, soft: int | None = None, hard: int | None = None,
                         name: str = "cp") -> AsyncIterator[ControlPlaneProcess]:
-    preexec = limit_fds(soft, hard) if soft is not None and hard is not None else None
-    cp = ControlPlaneProcess("memory", tmp_path / f"{name}.log", preexec=preexec)
+    open_files = (soft, hard) if soft is not None and hard is not None else None
+    cp = ControlPlaneProcess("memory", tmp_path / f"{name}.log", open_files=open_files)
     try:
         await cp.start()
         yield cp
@@ -210,7 +204,7 @@ async def send_hostile(port: int, payload: bytes) -> grpc.StatusCode | None:
 
 
 async def test_hostile_requests_leave_memory_bounded(tmp_path: Path) -> None:
-    """Unbounded (before): one 60 MB request left ~430 MB resident, eight at once peaked at ~3 GB."""
+    """Unbounded (before): one 60 MB request left ~430 MB resident, eight at once peaked at 2-3 GB."""
     huge = discovery_request(2_000_000, 30)  # ~60 MB
     near_cap = discovery_request(190_000, 20)  # ~4.0 MB: under the receive cap, over the name limit
     assert len(huge) > 60 * MIB and 3.5 * MIB < len(near_cap) < 4 * MIB
@@ -219,23 +213,26 @@ async def test_hostile_requests_leave_memory_bounded(tmp_path: Path) -> None:
         assert await ads_answer_s(cp.xds_port) < DEADLINE_S
         baseline = cp.rss_kib()
         lines = [f"baseline RSS {baseline // 1024} MiB"]
+        rounds: list[int] = []
         async with sampling(cp) as sampler:
             for label, payload, count in (("one 60 MB request", huge, 1), ("eight 60 MB requests", huge, 8),
-                                          ("eight 4 MB requests over the name limit, x5", near_cap, 8 * 5)):
-                codes = []
-                for start in range(0, count, 8):
-                    codes += await asyncio.gather(*(send_hostile(cp.xds_port, payload)
-                                                    for _ in range(min(8, count - start))))
+                                          *[(f"eight 4 MB requests over the name limit (round {i + 1})", near_cap, 8)
+                                            for i in range(5)]):
+                codes = await asyncio.gather(*(send_hostile(cp.xds_port, payload) for _ in range(count)))
                 assert set(codes) == {grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
                 lines.append(f"after {label}: RSS {cp.rss_kib() // 1024} MiB, peak {cp.peak_rss_kib() // 1024} MiB")
+                if payload is near_cap:
+                    rounds.append(cp.rss_kib())
         lines.append(sampler.report("during the hostile requests"))
-        print("\n".join(lines))
-        assert cp.peak_rss_kib() < baseline + 256 * 1024, "\n".join(lines)
-        # Not back to the baseline: glibc keeps freed heap (gRPC's reads happen on its own threads, each with
-        # a malloc arena); what matters is that it does not grow with the number of refused requests.
-        await eventually(lambda: cp.rss_kib() < baseline + 160 * 1024, timeout=DEADLINE_S,
-                         message="resident memory did not come back near the baseline:\n" + "\n".join(lines))
-        assert all(value is not None for value in sampler.latencies), sampler.report("API")
+        report = "\n".join(lines)
+        print(report)
+        assert cp.peak_rss_kib() < baseline + 256 * 1024, report
+        # RSS does not return exactly to the baseline (glibc keeps freed heap; gRPC reads on its own threads,
+        # each with a malloc arena) and wanders by ±25 MiB between rounds (20 rounds measured: 86-132 MiB
+        # from a 74 MiB baseline, no trend); that nothing is kept per refused request is checked exactly,
+        # in-process, by tests/xds/test_ads_limits.py.
+        assert max(rounds) < baseline + 160 * 1024, report
+        assert all(value is not None for value in sampler.latencies), report
 
 
 async def flood_and_recover(cp: ControlPlaneProcess, ports: list[int], label: str) -> None:

@@ -29,11 +29,9 @@ print(json.dumps([limits.before, limits.soft, limits.hard, resource.getrlimit(re
 
 
 def run_child(soft: int, hard: int) -> list[int]:
-    def lower() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-    done = subprocess.run([sys.executable, "-c", CHILD], preexec_fn=lower, capture_output=True, text=True,
-                          timeout=60, check=True)
+    """CHILD in a fresh interpreter whose limits `sh`'s ulimit lowered just before exec."""
+    done = subprocess.run(["sh", "-c", f'ulimit -Sn {soft} && ulimit -Hn {hard} && exec "$@"', "sh",
+                           sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60, check=True)
     result: list[int] = json.loads(done.stdout.splitlines()[-1])
     return result
 

@@ -23,14 +23,12 @@ from structlog.testing import capture_logs
 from xds_resources import CDS, EDS, NODE, snapshot
 
 from controlplane.xds.cache import SnapshotCache
-from controlplane.xds.server import (
+from controlplane.xds.server import AdsBindError, AdsServer, start_ads_server
+from controlplane.xds.server_options import (
     CONNECTION_IDLE_MS,
     DEFAULT_MAX_RECEIVE_BYTES,
     HANDSHAKE_TIMEOUT_MS,
-    AdsBindError,
-    AdsServer,
     server_options,
-    start_ads_server,
 )
 
 HOSTILE = 1_000
@@ -118,6 +116,23 @@ async def test_request_over_the_receive_cap_is_refused_by_grpc(cache: SnapshotCa
     ended = await too_big.ended()
     assert ended.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert ended.details.startswith("SERVER: Received message larger than max (")
+
+
+async def test_a_large_proxys_first_delta_request_fits_the_defaults(cache: SnapshotCache,
+                                                                    client: ClientFactory) -> None:
+    """What the default receive cap is sized for (README, `--xds-max-receive-bytes`): after a reconnect,
+    Envoy's first delta request lists every resource of the type it holds with its version. 60 000
+    clusters with 40-character names and our 16-character versions pass every limit."""
+    held = {f"service-{i:05d}.namespace.svc.cluster:8080": "0123456789abcdef" for i in range(60_000)}
+    request = discovery_pb2.DeltaDiscoveryRequest(type_url=CDS, initial_resource_versions=held)
+    print(f"first delta request for 60 000 clusters: {request.ByteSize()} bytes "
+          f"({request.ByteSize() / len(held):.0f} per resource)")
+    assert request.ByteSize() < DEFAULT_MAX_RECEIVE_BYTES
+    cache.set_snapshot(NODE, snapshot(clusters=["c1"]))
+    stream = client(delta=True)
+    await stream.delta_request(CDS, initial=held)
+    response = await stream.recv()
+    assert [r.name for r in response.resources] == ["c1"] and len(response.removed_resources) == 60_000
 
 
 @pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])

@@ -14,7 +14,6 @@ import resource
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +38,8 @@ class ControlPlaneProcess:
     api_port: int = field(default_factory=free_port)
     xds_port: int = field(default_factory=free_port)
     extra: tuple[str, ...] = ()
-    preexec: Callable[[], None] | None = None
-    """Runs in the child before exec (e.g. lower its RLIMIT_NOFILE)."""
+    open_files: tuple[int, int] | None = None
+    """(soft, hard) RLIMIT_NOFILE of the child, set by `sh`'s ulimit just before it execs the control plane."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,10 +55,13 @@ class ControlPlaneProcess:
         args = [controlplane_script(), "run", "--store", self.store_url, "--api-address", HOST,
                 "--api-port", str(self.api_port), "--xds-address", HOST, "--xds-port", str(self.xds_port),
                 "--debounce", "0.02", "--max-wait", "0.2", *self.extra]  # fmt: skip
+        if self.open_files is not None:
+            soft, hard = self.open_files
+            args = ["sh", "-c", f'ulimit -Sn {soft} && ulimit -Hn {hard} && exec "$@"', "sh", *args]
         with self.log_path.open("ab") as log:
             # Popen only forks and execs: nothing here waits on the child.
             self.process = subprocess.Popen(  # noqa: ASYNC220
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=self.preexec
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
         await eventually(self._ready, timeout=READY_TIMEOUT_S, message=f"control plane not ready:\n{self.log()}")
 
