@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, Final, Protocol
 
@@ -52,17 +53,29 @@ log = structlog.get_logger(__name__)
 
 ADS_SERVICE: Final = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 class AdsBindError(RuntimeError):
-    """The ADS server could not listen on its address (in use by another process, or not local).
+    """The ADS server could not listen on its address: `str()` is one line naming it and the reason.
 
     grpc's `add_insecure_port`/`add_secure_port` raise a bare RuntimeError ("Failed to bind to address
-    ...") for every bind failure; this subclass names the address so the CLI can print one line. Because
-    `grpc.so_reuseport` is 0, a port another control plane (or anything else) listens on is one of them.
+    ...; set GRPC_VERBOSITY=debug ...") for every bind failure, so the reason is found by binding a plain
+    socket to the same address (e.g. "address already in use": with `grpc.so_reuseport` 0, a port another
+    control plane listens on is one). A subclass of RuntimeError, so callers catching grpc's error still do.
     """
 
-    def __init__(self, address: str, cause: str) -> None:
-        super().__init__(f"cannot listen for ADS on {address}: the address is in use or not available "
-                         f"({cause})")
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"cannot listen for ADS on {address}: {reason}")
         self.address = address
+        self.reason = reason
+
+
+def _bind_failure(host: str, port: int) -> str:
+    """Why `host:port` cannot be bound, as the OS says it (grpc does not tell)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.bind(address)
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    return "gRPC could not bind it"
 
 
 class _Response(Protocol):
@@ -334,8 +347,8 @@ async def start_ads_server(
             bound_port = int(server.add_insecure_port(address))
         else:
             bound_port = int(server.add_secure_port(address, credentials))
-    except RuntimeError as exc:
-        raise AdsBindError(address, str(exc)) from None
+    except RuntimeError:
+        raise AdsBindError(address, _bind_failure(host, port)) from None
     await server.start()
     grpc_wakeup.install()
     log.info("ads_server_started", address=address, port=bound_port, tls=credentials is not None)

@@ -98,13 +98,18 @@ async def test_second_server_on_the_same_port_fails_to_bind(cache: SnapshotCache
     _, port = ads
     with pytest.raises(AdsBindError) as caught:
         await start_ads_server(cache, "127.0.0.1", port)
-    assert str(caught.value).startswith(
-        f"cannot listen for ADS on 127.0.0.1:{port}: the address is in use or not available (Failed to bind")
+    assert str(caught.value) == f"cannot listen for ADS on 127.0.0.1:{port}: address already in use"
     assert isinstance(caught.value, RuntimeError) and caught.value.address == f"127.0.0.1:{port}"
     cache.set_snapshot(NODE, snapshot())
     stream = client()
     await stream.request(CDS)
     assert (await stream.recv()).type_url == CDS  # the first server still serves
+
+
+async def test_address_not_on_this_host_fails_to_bind(cache: SnapshotCache) -> None:
+    with pytest.raises(AdsBindError) as caught:
+        await start_ads_server(cache, "192.0.2.1", 0)  # TEST-NET-1: never a local address
+    assert str(caught.value) == "cannot listen for ADS on 192.0.2.1:0: cannot assign requested address"
 
 
 async def test_request_over_the_receive_cap_is_refused_by_grpc(cache: SnapshotCache, client: ClientFactory) -> None:
@@ -270,7 +275,7 @@ async def test_idle_connection_closed_but_open_stream_kept(short_idle: tuple[Ads
             await stream.ack(first)
 
             async def idle_dropped() -> bool:
-                return idle.get_state() != grpc.ChannelConnectivity.READY
+                return bool(idle.get_state() != grpc.ChannelConnectivity.READY)
 
             await eventually(idle_dropped, timeout=10, message="the idle connection was never closed")
             await stream.expect_silence(1.5)  # more idle timeouts pass; the stream's connection stays
