@@ -83,14 +83,16 @@ async def ads_answer_s(port: int, timeout: float = DEADLINE_S) -> float:
 
 @dataclass
 class Sampler:
-    """Every 0.1 s: the child's open descriptors and the latency of `GET /ready` (None = no answer in 2 s)."""
+    """Every 0.1 s: the child's open descriptors and the latency of `GET /ready` (None = no 200 within
+    `timeout_s`)."""
 
     cp: ControlPlaneProcess
+    timeout_s: float = 2.0
     fds: list[int] = field(default_factory=list)
     latencies: list[float | None] = field(default_factory=list)
 
     async def run(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=2)
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(force_close=True)) as http:
             while True:
                 with suppress(OSError):
@@ -113,8 +115,8 @@ class Sampler:
 
 
 @asynccontextmanager
-async def sampling(cp: ControlPlaneProcess) -> AsyncIterator[Sampler]:
-    sampler = Sampler(cp)
+async def sampling(cp: ControlPlaneProcess, timeout_s: float = 2.0) -> AsyncIterator[Sampler]:
+    sampler = Sampler(cp, timeout_s)
     task = asyncio.create_task(sampler.run())
     try:
         yield sampler
@@ -225,7 +227,7 @@ async def test_hostile_requests_leave_memory_bounded(tmp_path: Path) -> None:
         baseline = cp.rss_kib()
         lines = [f"baseline RSS {baseline // 1024} MiB"]
         rounds: list[int] = []
-        async with sampling(cp) as sampler:
+        async with sampling(cp, timeout_s=5.0) as sampler:  # before: no answer for 10 s and more
             for label, payload, count in (("one 60 MB request", huge, 1), ("eight 60 MB requests", huge, 8),
                                           *[(f"eight 4 MB requests over the name limit (round {i + 1})", near_cap, 8)
                                             for i in range(5)]):
