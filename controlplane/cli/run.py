@@ -13,6 +13,7 @@ Security (tokens, admin, TLS) is set up by `security.py`; README "Security" expl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -28,6 +29,7 @@ from aiohttp import web
 
 from controlplane.api.app import create_app
 from controlplane.api.keys import ApiAuth
+from controlplane.api.listener import ApiServer, api_runner, start_api_server
 from controlplane.api.origin import AllowedHosts
 from controlplane.auth.keys import SigningKey
 from controlplane.auth.revocation import DEFAULT_POLL_INTERVAL_S
@@ -51,6 +53,7 @@ from controlplane.cli.startup import (
 )
 from controlplane.errors import ControlPlaneError, StoreLocked
 from controlplane.observability import LOG_FORMATS, Metrics, configure_logging
+from controlplane.process_limits import connection_budget, raise_open_files_limit
 from controlplane.runtime import MemoryKeeper, sample_loop_lag, tune_process, tune_running_loop
 from controlplane.store.base import Store
 from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, check_store_url, open_store
@@ -60,6 +63,7 @@ from controlplane.xds.inspect import XdsInspector
 from controlplane.xds.observer import StatusRegistry
 from controlplane.xds.reconciler import Reconciler, ReconcilerObserver
 from controlplane.xds.server import start_ads_server
+from controlplane.xds.server_options import DEFAULT_MAX_RECEIVE_BYTES, server_options
 from controlplane.xds.telemetry import MetricsObserver
 
 log = structlog.get_logger(__name__)
@@ -71,6 +75,7 @@ NOT_READY: Final = "the first configuration for every dataplane has not been gen
 ONE_OWNER_HINT: Final = "an SQLite store has one control plane; give this one its own --store, or share PostgreSQL"
 ALLOWED_HOSTS_ENV: Final = "CONTROLPLANE_API_ALLOWED_HOSTS"
 READ_AUTH_MODES: Final = ("auto", "open", "dataplane")
+MIN_RECEIVE_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,10 @@ class RunConfig:
     api_allowed_hosts: tuple[str, ...] = ()
     api_read_auth: str = "auto"
     revocation_poll_s: float = DEFAULT_POLL_INTERVAL_S
+    xds_max_receive_bytes: int = DEFAULT_MAX_RECEIVE_BYTES
+    xds_max_connections: int | None = None
+    """None = unbounded; `serve()` sets both from the descriptor budget (process_limits.py)."""
+    api_max_connections: int | None = None
 
     @property
     def dataplane_reads(self) -> bool:
@@ -139,17 +148,22 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--revocation-poll-interval", "revocation_poll_s", type=click.FloatRange(min=0.05),
               default=DEFAULT_POLL_INTERVAL_S, show_default=True,
               help="Seconds between reads of revocations made through other replicas.")
+@click.option("--xds-max-receive-bytes", type=click.IntRange(min=MIN_RECEIVE_BYTES),
+              default=DEFAULT_MAX_RECEIVE_BYTES, show_default=True,
+              help="Largest ADS request accepted (Envoy's first delta request after a reconnect lists every "
+                   "resource it holds: ~60 bytes each).")
 def run(store_url: str, api_address: str, api_port: int, xds_address: str, xds_port: int, debounce_s: float,
         debounce_first_s: float, max_wait_s: float, log_format: str, log_level: str, signing_key_file: Path | None,
         dataplane_auth: str, api_localhost_is_admin: bool, tls_cert_file: Path | None, tls_key_file: Path | None,
         admin_token_file: Path | None, api_allowed_hosts: tuple[str, ...], api_read_auth: str,
-        revocation_poll_s: float) -> None:
+        revocation_poll_s: float, xds_max_receive_bytes: int) -> None:
     """Run the control plane (HTTP API on 5681, ADS on 5678)."""
     configure_logging(log_format, log_level)
     hosts = tuple(h for given in api_allowed_hosts for h in given.split(",") if h.strip())
     config = RunConfig(store_url, api_address, api_port, xds_address, xds_port, debounce_s, max_wait_s,
                        signing_key_file, dataplane_auth, api_localhost_is_admin, tls_cert_file, tls_key_file,
-                       admin_token_file, debounce_first_s, hosts, api_read_auth, revocation_poll_s)
+                       admin_token_file, debounce_first_s, hosts, api_read_auth, revocation_poll_s,
+                       xds_max_receive_bytes)
     try:
         asyncio.run(serve(config))
     except (ValueError, ControlPlaneError) as exc:  # an input, a port or the store, all found at start
@@ -196,17 +210,17 @@ async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = (
         app = create_app(store, metrics, XdsInspector(reconciler, cache, status), auth=auth,
                          allowed_hosts=allowed_hosts,
                          readiness=lambda: None if reconciler.ready.is_set() else NOT_READY)
-        runner = await _start_api(app, config, tls)
+        api = await _start_api(app, config, tls)
+        stack.push_async_callback(api.close)  # idempotent too: a start-up failure after this still closes it
         async with asyncio.TaskGroup() as tasks:
             reconciling = tasks.create_task(reconciler.run(), name="reconciler")
             upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag"),
                       tasks.create_task(tokens.revocations.run(config.revocation_poll_s), name="revocations")]
             try:
                 await reconciler.ready.wait()
-                yield ControlPlane(store, cache, reconciler, status, metrics, runner.addresses[0][1], xds_port,
-                                   tokens)
+                yield ControlPlane(store, cache, reconciler, status, metrics, api.port, xds_port, tokens)
             finally:
-                await runner.cleanup()
+                await api.close()
                 await grpc_server.stop(GRACE_S)
                 reconciling.cancel()
                 for task in upkeep:
@@ -251,7 +265,9 @@ async def _start_ads(config: RunConfig, cache: SnapshotCache, telemetry: Metrics
                      authenticator: Authenticator | None, tls: ServerTls | None) -> tuple[grpc.aio.Server, int]:
     try:
         return await start_ads_server(cache, config.xds_host, config.xds_port, telemetry, status=status,
-                                      authenticator=authenticator, credentials=tls.grpc_credentials if tls else None)
+                                      authenticator=authenticator, credentials=tls.grpc_credentials if tls else None,
+                                      options=server_options(max_receive_bytes=config.xds_max_receive_bytes,
+                                                             max_connections=config.xds_max_connections))
     except RuntimeError as exc:  # grpc's "Failed to bind to address ...": the port was taken since the check
         reason = bind_problem(config.xds_host, config.xds_port) or str(exc)
         raise StartupError(port_unavailable("ADS server", config.xds_host, config.xds_port, "--xds-port",
@@ -283,6 +299,8 @@ async def serve(config: RunConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     tune_process()
+    open_files = raise_open_files_limit()
+    config = _with_connection_budget(config, open_files.soft)
     keeper = MemoryKeeper()
     try:
         async with running(config, observers=(keeper,), on_listening=tune_running_loop) as plane:
@@ -290,6 +308,11 @@ async def serve(config: RunConfig) -> None:
             upkeep = asyncio.create_task(keeper.run(plane.status.stream_count), name="memory-keeper")
             log.info("control_plane_started", store=_redact(config.store_url), pid=os.getpid(),
                      api_port=plane.api_port, xds_port=plane.xds_port)
+            # Logged only now: a start-up failure must stay one line on stderr.
+            open_files.log()
+            log.info("connection_limits", xds_max_connections=config.xds_max_connections,
+                     api_max_connections=config.api_max_connections,
+                     xds_max_receive_bytes=config.xds_max_receive_bytes)
             try:
                 await stop.wait()
             finally:
@@ -302,22 +325,30 @@ async def serve(config: RunConfig) -> None:
         main.uncancel()  # our own cancellation, asked for by the signal: a clean exit
 
 
-async def _start_api(app: web.Application, config: RunConfig, tls: ServerTls | None) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, config.api_host, config.api_port, ssl_context=tls.ssl_context if tls else None)
+def _with_connection_budget(config: RunConfig, open_files: int) -> RunConfig:
+    """Process edge: bound each listener's connections from the (raised) descriptor limit."""
+    budget = connection_budget(open_files)
+    config = dataclasses.replace(
+        config,
+        xds_max_connections=config.xds_max_connections or budget.ads,
+        api_max_connections=config.api_max_connections or budget.api,
+    )
+    return config
+
+
+async def _start_api(app: web.Application, config: RunConfig, tls: ServerTls | None) -> ApiServer:
     try:
-        await site.start()
+        api = await start_api_server(api_runner(app), config.api_host, config.api_port,
+                                     ssl_context=tls.ssl_context if tls else None,
+                                     max_connections=config.api_max_connections)
     except OSError as exc:  # taken since the check (or the ADS server took it: same port for both)
-        await runner.cleanup()
         reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio words it "error while ..."
         raise StartupError(port_unavailable("HTTP API", config.api_host, config.api_port, "--api-port",
                                             reason)) from None
-    port = runner.addresses[0][1]
     scheme = "https" if tls else "http"
-    log.info("api_listening", address=config.api_host, port=port, url=f"{scheme}://{config.api_host}:{port}",
+    log.info("api_listening", address=config.api_host, port=api.port, url=f"{scheme}://{config.api_host}:{api.port}",
              localhost_is_admin=config.api_localhost_is_admin, dataplane_auth=config.dataplane_auth)
-    return runner
+    return api
 
 
 def _redact(url: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from envoy.service.discovery.v3 import discovery_pb2
 
 from controlplane.xds import types, wire
+from controlplane.xds.limits import client_text
 from controlplane.xds.snapshot import ResourceEntry, Snapshot
 from controlplane.xds.stream_state import RequestEvent, RequestKind, StreamState, TypeState, selected_entries
 from controlplane.xds.subscription import WILDCARD
@@ -64,7 +65,7 @@ class DeltaState(StreamState):
         if request.HasField("error_detail"):
             # §1.4: record the NACK. `sent` already holds what we sent, so nothing is re-sent until it
             # changes in the snapshot.
-            message = str(request.error_detail.message)
+            message = client_text(str(request.error_detail.message))
             state.record_nack(version, message)
             return RequestEvent(state.type_url, "nack", version, nonce, message)
         kind: RequestKind
@@ -78,13 +79,22 @@ class DeltaState(StreamState):
                 state.version_acked = version
         return RequestEvent(state.type_url, kind, version, nonce)
 
-    @staticmethod
-    def _apply_subscription(state: TypeState, request: discovery_pb2.DeltaDiscoveryRequest,
+    def _apply_subscription(self, state: TypeState, request: discovery_pb2.DeltaDiscoveryRequest,
                             first: bool) -> None:
+        # Sizes are checked before anything is copied out of the request (limits.py).
+        self.limits.check_request_list("resource_names_subscribe", request.resource_names_subscribe,
+                                       state.type_url)
+        self.limits.check_request_list("resource_names_unsubscribe", request.resource_names_unsubscribe,
+                                       state.type_url)
+        if first:
+            self.limits.check_request_list("initial_resource_versions", request.initial_resource_versions,
+                                           state.type_url)
         subscribe = [str(name) for name in request.resource_names_subscribe]
         unsubscribe = [str(name) for name in request.resource_names_unsubscribe]
         before = state.subscription
-        after = state.subscription = before.apply_delta(subscribe, unsubscribe)
+        after = before.apply_delta(subscribe, unsubscribe)
+        self.check_subscription(state, after)
+        state.subscription = after
         if first:
             # §1.9: the first request lists what the client already holds; resources whose version
             # matches are not sent again.

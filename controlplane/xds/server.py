@@ -16,12 +16,19 @@ leave in the order the state machine produced them.
 
 Authentication reads the call's metadata before the first request (authn.py explains why); the node the
 first request names is then checked against the credentials.
+
+Limits (README "Limits"): gRPC refuses a request larger than the receive cap with RESOURCE_EXHAUSTED before
+it reaches Python; what a stream accumulates is bounded by `StreamLimits` (limits.py); connections that
+never finish the HTTP/2 handshake, or carry no stream for a while, are closed (server_options.py). A request
+is dropped as soon as it has been handled: a stream lives for hours and must not pin its last (or first)
+message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, Final, Protocol
 
@@ -33,6 +40,7 @@ from controlplane.auth.tokens import TokenClaims
 from controlplane.xds.authn import AllowAll, Authenticator, StreamRejected
 from controlplane.xds.cache import SnapshotCache, Watch
 from controlplane.xds.delta import DeltaState
+from controlplane.xds.limits import DEFAULT_LIMITS, LimitExceeded, StreamLimits
 from controlplane.xds.node import InvalidNodeId, parse_node_id
 from controlplane.xds.observer import (
     CompositeObserver,
@@ -41,28 +49,37 @@ from controlplane.xds.observer import (
     StatusRegistry,
     StreamObserver,
 )
+from controlplane.xds.server_options import SERVER_OPTIONS
 from controlplane.xds.snapshot import Snapshot
 from controlplane.xds.stream_state import ProtocolViolation, RequestEvent, SotwState, Variant
 
 log = structlog.get_logger(__name__)
 
 ADS_SERVICE: Final = "envoy.service.discovery.v3.AggregatedDiscoveryService"
-MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
-"""Envoy's first delta request after a reconnect lists every resource it holds and can exceed gRPC's 4 MiB
-default (reference/xds-protocol.md §2.8, envoy #36169)."""
+class AdsBindError(RuntimeError):
+    """The ADS server could not listen on its address: `str()` is one line naming it and the reason.
 
-SERVER_OPTIONS: Final[tuple[tuple[str, int], ...]] = (
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    # Detect dead proxies (half-open TCP) within ~40 s without relying on the client's keepalive.
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    # Accept Envoy's own HTTP/2 keepalive pings (often every 10-30 s) instead of answering GOAWAY
-    # "too_many_pings", which would reset every ADS stream.
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
-    ("grpc.http2.max_ping_strikes", 0),
-)
+    grpc's `add_insecure_port`/`add_secure_port` raise a bare RuntimeError ("Failed to bind to address
+    ...; set GRPC_VERBOSITY=debug ...") for every bind failure, so the reason is found by binding a plain
+    socket to the same address (e.g. "address already in use": with `grpc.so_reuseport` 0, a port another
+    control plane listens on is one). A subclass of RuntimeError, so callers catching grpc's error still do.
+    """
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"cannot listen for ADS on {address}: {reason}")
+        self.address = address
+        self.reason = reason
+
+
+def _bind_failure(host: str, port: int) -> str:
+    """Why `host:port` cannot be bound, as the OS says it (grpc does not tell)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.bind(address)
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    return "gRPC could not bind it"
 
 
 class _Response(Protocol):
@@ -100,26 +117,50 @@ class AdsServer:
     """
 
     def __init__(self, cache: SnapshotCache, observer: StreamObserver | None = None,
-                 authenticator: Authenticator | None = None, status: StatusRegistry | None = None) -> None:
+                 authenticator: Authenticator | None = None, status: StatusRegistry | None = None,
+                 limits: StreamLimits = DEFAULT_LIMITS) -> None:
         self._cache = cache
+        self._limits = limits
         self._authenticator: Authenticator = authenticator or AllowAll()
         self._status = status if status is not None else StatusRegistry()
         self._observer = CompositeObserver((self._status, observer or NoopObserver()))
         self._stream_ids = itertools.count(1)
 
     async def StreamAggregatedResources(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
-        await _Stream(next(self._stream_ids), "sotw", SotwState(), self._cache, self._observer,
-                      context, self._authenticator).run(request_iterator)
+        await _Stream(next(self._stream_ids), "sotw", SotwState(self._limits), self._cache, self._observer,
+                      context, self._authenticator).run(_Requests(context))
 
     async def DeltaAggregatedResources(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
-        await _Stream(next(self._stream_ids), "delta", DeltaState(), self._cache, self._observer,
-                      context, self._authenticator).run(request_iterator)
+        await _Stream(next(self._stream_ids), "delta", DeltaState(self._limits), self._cache, self._observer,
+                      context, self._authenticator).run(_Requests(context))
 
     def connected_nodes(self) -> list[str]:
         return self._status.connected_nodes()
 
     def status(self, node_id: str) -> NodeStatus | None:
         return self._status.status(node_id)
+
+
+class _Requests:
+    """The stream's requests, read with `context.read()`, holding none of them.
+
+    Used instead of grpc's `request_iterator` (never iterated, so grpc never starts it): that is an async
+    generator whose frame keeps the last request it yielded until the next one arrives, and after the
+    stream ends it sits in a reference cycle that only the cycle collector frees; a refused 4 MiB request
+    stayed resident that long (tests/xds/test_ads_limits.py).
+    """
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    def __aiter__(self) -> _Requests:
+        return self
+
+    async def __anext__(self) -> Any:
+        message = await self._context.read()
+        if message is grpc.aio.EOF:
+            raise StopAsyncIteration
+        return message
 
 
 class _Stream:
@@ -150,22 +191,26 @@ class _Stream:
             self._open(first, claims)
             watch = self._cache.watch(self._node_id)
             await self._handle(first)
+            del first  # held for the stream's life otherwise (a delta one can be MiBs of resource versions)
             tasks = [asyncio.create_task(self._read(requests)), asyncio.create_task(self._push(watch))]
             if claims is not None:
                 tasks.append(asyncio.create_task(self._authenticator.enforce(claims)))
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()
+        except LimitExceeded as exc:
+            self._log.warning("stream_rejected", reason=str(exc), limit=exc.limit)
+            self._end(grpc.StatusCode.RESOURCE_EXHAUSTED, exc)
         except ProtocolViolation as exc:
             self._log.warning("stream_rejected", reason=str(exc))
-            await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            self._end(grpc.StatusCode.INVALID_ARGUMENT, exc)
         except StreamRejected as exc:  # counted by the authenticator; logged here, never with the token
             self._log.warning("stream_unauthenticated", reason=exc.reason, error=str(exc), peer=self._context.peer())
-            await self._context.abort(exc.code, str(exc))
-        except Exception:  # noqa: BLE001 - task boundary, see below
+            self._end(exc.code, exc)
+        except Exception as exc:  # noqa: BLE001 - task boundary, see below
             # Task boundary (STYLE §4.6): a bug ends only this stream, logged with stream_id and node_id.
             self._log.exception("stream_failed")
-            await self._context.abort(grpc.StatusCode.INTERNAL, "internal error in the ADS stream")
+            self._end(grpc.StatusCode.INTERNAL, exc, "internal error in the ADS stream")
         finally:
             try:
                 await _cancel_and_wait(tasks)
@@ -174,6 +219,18 @@ class _Stream:
                 # and again on shutdown) interrupts the wait above: a skipped close leaked the stream in the
                 # status registry and the streams gauge (tests/e2e/test_faults.py, 500-reconnect burst).
                 self._close(watch)
+
+    def _end(self, code: grpc.StatusCode, exc: Exception, details: str | None = None) -> None:
+        """End the RPC with `code` when the handler returns, and let go of the exception's frames.
+
+        Not `context.abort()`: it raises an AbortError that grpc keeps on the call state, whose traceback
+        holds this handler's frames and so the request that caused it, in a cycle through the context that
+        only a full collection frees. The traceback is dropped for the same reason: the reader task keeps
+        the exception, and its frames hold the offending request.
+        """
+        exc.__traceback__ = None
+        self._context.set_code(code)
+        self._context.set_details(details if details is not None else str(exc))
 
     def _open(self, first: Any, claims: TokenClaims | None) -> None:
         # "Basic Protocol Overview" (§1.3): only the first request is guaranteed to carry the node; it is
@@ -203,6 +260,7 @@ class _Stream:
     async def _read(self, requests: AsyncIterator[Any]) -> None:
         async for request in requests:
             await self._handle(request)
+            del request  # not kept while waiting for the next one
 
     async def _push(self, watch: Watch) -> None:
         while True:
@@ -287,6 +345,7 @@ async def start_ads_server(
     Pass `ads` to keep a handle on the servicer (for `status()` / `connected_nodes()`); otherwise one is
     built from `cache`, `observer` and `authenticator`. `credentials` (grpc.ssl_server_credentials) serve
     TLS instead of plaintext. The caller owns the server and stops it with `await server.stop(grace)`.
+    Raises `AdsBindError` when the address cannot be bound (e.g. another control plane listens there).
     """
     if ads is None:
         ads = AdsServer(cache, observer, authenticator, status)
@@ -295,10 +354,13 @@ async def start_ads_server(
     server = grpc.aio.server(options=list(options))
     _add_ads_service(ads, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if credentials is None:
-        bound_port = int(server.add_insecure_port(address))
-    else:
-        bound_port = int(server.add_secure_port(address, credentials))
+    try:
+        if credentials is None:
+            bound_port = int(server.add_insecure_port(address))
+        else:
+            bound_port = int(server.add_secure_port(address, credentials))
+    except RuntimeError:
+        raise AdsBindError(address, _bind_failure(host, port)) from None
     await server.start()
     log.info("ads_server_started", address=address, port=bound_port, tls=credentials is not None)
     return server, bound_port

@@ -4,7 +4,9 @@ Responsible for deciding, from requests and snapshots alone, what a SotW ADS str
 `TypeState` per type URL (subscription, nonce/version sent, version ACKed, NACK) and returns the
 `DiscoveryResponse`s to write, in ADS order. Pure: no gRPC, no asyncio, no clock, no logging, so every rule
 is unit-tested directly (tests/unit/xds/test_sotw_state.py, test_delta_state.py). The servicer (server.py) only feeds requests in
-and writes what comes out. Delta transitions live in delta.py and share `TypeState`/`StreamState`.
+and writes what comes out. Delta transitions live in delta.py and share `TypeState`/`StreamState`. What a
+client may make one stream hold is bounded here too (`StreamLimits`, limits.py), before a request's lists
+are copied into the state.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 
 from controlplane.xds import types, wire
+from controlplane.xds.limits import DEFAULT_LIMITS, StreamLimits, client_text
 from controlplane.xds.snapshot import ResourceEntry, Snapshot
 from controlplane.xds.subscription import Subscription
 
@@ -119,10 +122,11 @@ class TypeState:
 
 
 class StreamState:
-    """State shared by both variants: the type states and the stream's nonce counter."""
+    """State shared by both variants: the type states, the stream's nonce counter and its limits."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: StreamLimits = DEFAULT_LIMITS) -> None:
         self.types: dict[str, TypeState] = {}
+        self.limits = limits
         self._last_nonce = 0
 
     def next_nonce(self) -> str:
@@ -136,8 +140,18 @@ class StreamState:
             raise ProtocolViolation("type_url must be set on every ADS request")
         state = self.types.get(type_url)
         if state is None:
+            self.limits.check_type_url(type_url, len(self.types))
             state = self.types[type_url] = TypeState(type_url)
         return state
+
+    def check_subscription(self, state: TypeState, subscription: Subscription) -> None:
+        """Raise LimitExceeded if giving `state` this subscription would take the stream over its limits."""
+        names, chars = len(subscription.names), subscription.name_chars
+        for other in self.types.values():
+            if other is not state:
+                names += len(other.subscription.names)
+                chars += other.subscription.name_chars
+        self.limits.check_subscribed(names, chars)
 
     def ordered_types(self) -> Iterator[TypeState]:
         """Requested types in ADS order CDS → EDS → LDS → RDS, then any others by URL (§1.10)."""
@@ -173,23 +187,25 @@ class SotwState(StreamState):
         if state.nonce_sent and nonce != state.nonce_sent:
             # "When to send an update" (§1.5): a request with a stale nonce is superseded; ignore it
             # entirely, subscription included (go-control-plane does the same).
-            return RequestEvent(state.type_url, "stale", str(request.version_info), nonce)
+            return RequestEvent(state.type_url, "stale", client_text(str(request.version_info)), nonce)
         first = not state.subscription.requested
+        self.limits.check_request_list("resource_names", request.resource_names, state.type_url)
         subscription = state.subscription.apply_sotw(request.resource_names)
+        self.check_subscription(state, subscription)
         if subscription != state.subscription:
             state.subscription, state.subscription_changed = subscription, True
             # §1.6: a name dropped from the list is forgotten by the client; if it is requested again it must
             # be re-sent even though neither it nor the type version changed.
             state.sent = {name: v for name, v in state.sent.items() if subscription.selects(name)}
-        state.version_acked = str(request.version_info)
+        state.version_acked = client_text(str(request.version_info))
         if request.HasField("error_detail"):
             # "ACK/NACK" (§1.4): error_detail is the NACK signal; remember it so the same version is not
             # re-sent to this stream until the snapshot changes.
-            message = str(request.error_detail.message)
+            message = client_text(str(request.error_detail.message))
             state.record_nack(state.version_sent, message)
             return RequestEvent(state.type_url, "nack", state.version_sent, nonce, message)
         kind: RequestKind = "initial" if first else "ack"
-        return RequestEvent(state.type_url, kind, str(request.version_info), nonce)
+        return RequestEvent(state.type_url, kind, state.version_acked, nonce)
 
     def responses(self, snapshot: Snapshot) -> list[SotwResponse]:
         """Responses owed to the client for `snapshot`, in ADS order; updates the state as sent."""

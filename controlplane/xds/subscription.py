@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from controlplane.xds.limits import name_chars
+
 WILDCARD: Final = "*"
 
 
@@ -24,13 +26,16 @@ class Subscription:
     """Subscription state of one type on one stream.
 
     `requested` is False until the first request for the type arrives; before that the server sends nothing
-    for the type. `legacy_possible` stays True while no SotW request has named a resource.
+    for the type. `legacy_possible` stays True while no SotW request has named a resource. `name_chars` is
+    the total length of `names`, kept up to date in O(request) so the stream can bound what a client makes
+    it hold (limits.py) without summing a large subscription on every delta request.
     """
 
     requested: bool = False
     wildcard: bool = False
     names: frozenset[str] = frozenset()
     legacy_possible: bool = True
+    name_chars: int = 0
 
     def selects(self, name: str) -> bool:
         """Does the client want resource `name` (explicitly or through the wildcard)?"""
@@ -42,11 +47,13 @@ class Subscription:
         if not requested and self.legacy_possible:
             # Legacy wildcard: nothing has ever been named on this stream for this type.
             return Subscription(requested=True, wildcard=True, names=frozenset(), legacy_possible=True)
+        names = requested - {WILDCARD}
         return Subscription(
             requested=True,
             wildcard=WILDCARD in requested,
-            names=requested - {WILDCARD},
+            names=names,
             legacy_possible=False,
+            name_chars=name_chars(names),
         )
 
     def apply_delta(self, subscribe: Iterable[str], unsubscribe: Iterable[str]) -> Subscription:
@@ -60,5 +67,8 @@ class Subscription:
             wildcard = True
         if WILDCARD in unsub:
             wildcard = False
-        names = (self.names | (sub - {WILDCARD})) - unsub
-        return Subscription(requested=True, wildcard=wildcard, names=names, legacy_possible=False)
+        gained = (sub - {WILDCARD}) - self.names - unsub
+        lost = self.names & unsub
+        return Subscription(requested=True, wildcard=wildcard, names=(self.names - lost) | gained,
+                            legacy_possible=False,
+                            name_chars=self.name_chars + name_chars(gained) - name_chars(lost))

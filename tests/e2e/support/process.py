@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -37,6 +38,8 @@ class ControlPlaneProcess:
     api_port: int = field(default_factory=free_port)
     xds_port: int = field(default_factory=free_port)
     extra: tuple[str, ...] = ()
+    open_files: tuple[int, int] | None = None
+    """(soft, hard) RLIMIT_NOFILE of the child, set by `sh`'s ulimit just before it execs the control plane."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,6 +55,9 @@ class ControlPlaneProcess:
         args = [controlplane_script(), "run", "--store", self.store_url, "--api-address", HOST,
                 "--api-port", str(self.api_port), "--xds-address", HOST, "--xds-port", str(self.xds_port),
                 "--debounce", "0.02", "--max-wait", "0.2", *self.extra]  # fmt: skip
+        if self.open_files is not None:
+            soft, hard = self.open_files
+            args = ["sh", "-c", f'ulimit -Sn {soft} && ulimit -Hn {hard} && exec "$@"', "sh", *args]
         with self.log_path.open("ab") as log:
             # Popen only forks and execs: nothing here waits on the child.
             self.process = subprocess.Popen(  # noqa: ASYNC220
@@ -94,3 +100,14 @@ class ControlPlaneProcess:
 
     def open_fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def peak_rss_kib(self) -> int:
+        """VmHWM: the most resident memory the process has had."""
+        match = re.search(r"^VmHWM:\s+(\d+) kB", Path(f"/proc/{self.pid}/status").read_text(), re.MULTILINE)
+        assert match, "no VmHWM"
+        return int(match.group(1))
+
+    def open_files_limit(self) -> tuple[int, int]:
+        """The child's (soft, hard) RLIMIT_NOFILE."""
+        soft, hard = resource.prlimit(self.pid, resource.RLIMIT_NOFILE)
+        return soft, hard
