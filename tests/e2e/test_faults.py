@@ -29,9 +29,9 @@ import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from controlplane.dataplane.bootstrap import ReconnectBackoff, build_bootstrap
 from controlplane.resources.model import Kind
 from controlplane.store.sqlite import SqliteStore
-from controlplane.xds.bootstrap import ReconnectBackoff, build_bootstrap
 from controlplane.xds.types import CLUSTER_TYPE
 
 from .support.envoy import EnvoyProcess, run_envoy

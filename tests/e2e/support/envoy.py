@@ -6,7 +6,7 @@ here as ``find_envoy`` / ``EnvoyNotFound`` for the tests that import them from t
 Responsible for: finding the binary, starting Envoy with a bootstrap dict, learning its admin address
 (admin on port 0 + ``--admin-address-path``, DESIGN.md "Testing"), the few admin queries tests need,
 and stopping Envoy without leaving an orphan process. Must not: build Envoy configuration (that is
-``controlplane.xds.bootstrap`` or the test's job) or assert anything about it.
+``controlplane.dataplane.bootstrap`` or the test's job) or assert anything about it.
 """
 
 from __future__ import annotations
