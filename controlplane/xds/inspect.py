@@ -86,7 +86,9 @@ class XdsInspector:
                              nacks=type_status.nacks)
             types[type_url.rsplit(".", 1)[-1]] = entry
         return {"nodeId": node, "connected": status is not None,
-                "variant": status.variant if status is not None else None, "types": types}
+                "variant": status.variant if status is not None else None,
+                "envoyVersion": str(status.envoy_version) if status and status.envoy_version else None,
+                "types": types}
 
 
 def tracing_summary(resolution: TracingResolution) -> dict[str, object]:

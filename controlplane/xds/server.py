@@ -29,6 +29,7 @@ from controlplane.xds import grpc_wakeup
 from controlplane.xds.authn import AllowAll, Authenticator, StreamRejected
 from controlplane.xds.cache import SnapshotCache, Watch
 from controlplane.xds.delta import DeltaState
+from controlplane.xds.envoy_version import EnvoyVersion, UnsupportedEnvoy, check_supported, envoy_version_of
 from controlplane.xds.node import InvalidNodeId, parse_node_id
 from controlplane.xds.observer import (
     CompositeObserver,
@@ -151,7 +152,7 @@ class _Stream:
         except ProtocolViolation as exc:
             self._log.warning("stream_rejected", reason=str(exc))
             await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except StreamRejected as exc:  # already logged and counted by the authenticator
+        except StreamRejected as exc:  # already logged (and counted) by the authenticator or _supported_envoy
             await self._context.abort(exc.code, str(exc))
         except Exception:  # noqa: BLE001 - task boundary, see below
             # Task boundary (STYLE §4.6): a bug ends only this stream, logged with stream_id and node_id.
@@ -176,10 +177,11 @@ class _Stream:
         except InvalidNodeId as exc:
             raise ProtocolViolation(f"invalid node ID {raw[:300]!r}: {exc}") from exc
         await self._authenticator.authenticate(node, tuple(self._context.invocation_metadata() or ()))
+        envoy_version = _supported_envoy(first.node, self._log.bind(node_id=raw))
         self._node_id = raw
         self._log = self._log.bind(node_id=raw)
-        self._observer.on_stream_open(self._id, raw, self._variant)
-        self._log.info("stream_opened")
+        self._observer.on_stream_open(self._id, raw, self._variant, envoy_version)
+        self._log.info("stream_opened", envoy_version=str(envoy_version) if envoy_version else None)
 
     def _close(self, watch: Watch | None) -> None:
         if watch is not None:
@@ -229,6 +231,19 @@ class _Stream:
                                        response.nonce, response.n_resources, len(payload))
             self._log.debug("response_sent", type_url=response.type_url, version=response.version,
                             nonce=response.nonce, resources=response.n_resources, bytes=len(payload))
+
+
+def _supported_envoy(node: Any, bound: structlog.typing.FilteringBoundLogger) -> EnvoyVersion | None:
+    """The Envoy version the node reports; an Envoy older than the supported window is refused with
+    FAILED_PRECONDITION naming the minimum (envoy_version.py says why refusing beats sending it fields it
+    would silently drop). Envoy logs the status on every reconnect attempt, so the operator sees it there."""
+    version = envoy_version_of(node)
+    try:
+        check_supported(version)
+    except UnsupportedEnvoy as exc:
+        bound.warning("stream_refused", envoy_version=str(version), reason=str(exc))
+        raise StreamRejected(grpc.StatusCode.FAILED_PRECONDITION, str(exc)) from None
+    return version
 
 
 async def _cancel_and_wait(tasks: Iterable[asyncio.Task[None]]) -> None:
