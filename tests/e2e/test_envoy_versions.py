@@ -140,7 +140,8 @@ async def test_envoy_below_the_minimum_is_refused_with_a_message_it_logs(
     bootstrap = build_bootstrap(node_id=f"{MESH}.backend-1", service="backend", cp_host=HOST,
                                 cp_port=plane.xds_port, reconnect_backoff=ReconnectBackoff(0.1, 0.5))
     expected = f"Envoy {version} is older than the minimum supported {minimum.release}"
-    async with run_envoy(bootstrap, workdir=tmp_path) as envoy:
+    # Envoy flushes its log file every 10 s by default; the refusal should be visible at once.
+    async with run_envoy(bootstrap, workdir=tmp_path, extra_args=("--file-flush-interval-msec", "100")) as envoy:
         await eventually(lambda: expected in envoy.log_text(), timeout=15,
                          message=f"Envoy's log never showed the refusal {expected!r}")
         assert "closed: 9, " + expected in envoy.log_text()  # grpc status 9 = FAILED_PRECONDITION
