@@ -23,6 +23,7 @@ from typing import Any, Final, Protocol
 
 import grpc
 import structlog
+from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from controlplane.xds import grpc_wakeup
@@ -233,7 +234,7 @@ class _Stream:
                             nonce=response.nonce, resources=response.n_resources, bytes=len(payload))
 
 
-def _supported_envoy(node: Any, bound: structlog.typing.FilteringBoundLogger) -> EnvoyVersion | None:
+def _supported_envoy(node: base_pb2.Node, bound: structlog.typing.FilteringBoundLogger) -> EnvoyVersion | None:
     """The Envoy version the node reports; an Envoy older than the supported window is refused with
     FAILED_PRECONDITION naming the minimum (envoy_version.py says why refusing beats sending it fields it
     would silently drop). Envoy logs the status on every reconnect attempt, so the operator sees it there."""
