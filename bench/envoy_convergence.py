@@ -29,8 +29,8 @@ import aiohttp
 import grpc
 
 from controlplane.cli.run import ControlPlane, RunConfig, running
+from controlplane.dataplane.bootstrap import build_bootstrap
 from controlplane.observability import configure_logging
-from controlplane.xds.bootstrap import build_bootstrap
 from controlplane.xds.types import CLUSTER_TYPE as CDS
 from controlplane.xds.types import LISTENER_TYPE as LDS
 from tests.e2e.support.envoy import EnvoyProcess, find_envoy, run_envoy

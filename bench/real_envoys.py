@@ -47,7 +47,7 @@ class RealEnvoys:
     async def start(self, specs: Sequence[ProxySpec], xds_port: int, delta: bool,
                     configs: Mapping[str, ProxyConfig]) -> None:
         """Start each Envoy and wait (30 s) until all run the initial config."""
-        from controlplane.xds.bootstrap import build_bootstrap
+        from controlplane.dataplane.bootstrap import build_bootstrap
         from tests.e2e.support.envoy import run_envoy
         for spec in specs:
             bootstrap = build_bootstrap(node_id=spec.node_id, service=spec.service, cp_host="127.0.0.1",

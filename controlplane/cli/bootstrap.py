@@ -8,6 +8,8 @@ booleans where PyYAML would leave them unquoted (a service named `n` would becom
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -17,11 +19,11 @@ import yaml
 
 from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, current_settings, seg
 from controlplane.cli.output import emit_secret
+from controlplane.dataplane.bootstrap import build_bootstrap
 from controlplane.errors import ValidationError
 from controlplane.resources.codec import decode_resource
 from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.generated import mesh_pb2
-from controlplane.xds.bootstrap import build_bootstrap
 from controlplane.xds.node import node_id
 
 DEFAULT_CP_ADDRESS: Final = "127.0.0.1:5678"
@@ -66,13 +68,40 @@ def read_ca_cert() -> str | None:
 
 
 def parse_cp_address(value: str) -> tuple[str, int]:
-    """`host:port` (or `[v6]:port`) → (host, port); a click error names the option otherwise."""
+    """`host:port` (or `[v6]:port`) → (host, port); a click error names the option otherwise.
+
+    The host becomes the `ads_cluster` endpoint verbatim, so anything but an IP literal or a DNS name
+    (a URL such as `http://127.0.0.1:5678`, an unbracketed IPv6 address) is refused here rather than
+    producing a bootstrap whose cluster Envoy can never reach.
+    """
     host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise click.BadParameter(f"expected HOST:PORT with a port in 1-65535, got {value!r}",
-                                 param_hint="--cp-address")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    problem = _cp_host_problem(host, bracketed) if sep and host else "no host"
+    if not problem and not (port.isdigit() and 1 <= int(port) <= 65535):
+        problem = "the port must be a number in 1-65535"
+    if problem:
+        raise click.BadParameter(f"expected HOST:PORT with a port in 1-65535 (e.g. {DEFAULT_CP_ADDRESS}), "
+                                 f"got {value!r}: {problem}", param_hint="--cp-address")
     return host, int(port)
+
+
+_DNS_NAME: Final = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?")
+
+
+def _cp_host_problem(host: str, bracketed: bool) -> str:
+    """Why `host` is neither an IP address nor a DNS name ("" when it is one)."""
+    if "://" in host or "/" in host:
+        return "give the address without a scheme or path"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if ":" in host or bracketed:
+            return f"{host!r} is not an IPv6 address"
+        return "" if len(host) <= 253 and _DNS_NAME.fullmatch(host) else f"{host!r} is not a host name"
+    if address.version == 6 and not bracketed:
+        return f"write an IPv6 address in brackets, e.g. [{host}]:PORT"
+    return "brackets are for IPv6 addresses" if address.version == 4 and bracketed else ""
 
 
 def render_bootstrap_yaml(bootstrap: Mapping[str, object]) -> str:

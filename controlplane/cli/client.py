@@ -12,6 +12,8 @@ others are kept in the click context and read by `ApiClient`, so commands need n
 
 from __future__ import annotations
 
+import http
+import http.client
 import json
 import os
 import ssl
@@ -43,6 +45,36 @@ class ApiSettings:
     ca_cert_file: Path | None = None
 
 
+def _check_api_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`--api-url`: an http(s) URL with a host (optionally a port and a path prefix), checked before anything
+    is sent, so `ftp://...` or `127.0.0.1:5681` is a usage error naming the option rather than a 30 s
+    timeout or urllib's "unknown url type"."""
+    text = value.strip()
+    problem = _api_url_problem(text)
+    if problem:
+        raise click.BadParameter(f"{problem}; expected http://HOST:PORT or https://HOST:PORT (the control plane's "
+                                 f"HTTP API, default {DEFAULT_API_URL}), got {text!r}", ctx, param)
+    return text.rstrip("/")
+
+
+def _api_url_problem(text: str) -> str:
+    """Why `text` cannot be the API's base URL, or "" when it can."""
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port  # ValueError for a non-numeric or out-of-range port
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return f"unsupported scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+    if not parts.hostname:
+        return "no host"
+    if port == 0:
+        return "port 0 is not a port to connect to"
+    if parts.username is not None or parts.query or parts.fragment:
+        return "user info, a query or a fragment has no place in it"
+    return ""
+
+
 def _remember(ctx: click.Context, param: click.Parameter, value: object) -> object:
     ctx.meta.setdefault(_META, {})[param.name] = value
     return value
@@ -52,7 +84,8 @@ def api_url_option(command: _F) -> _F:
     """`--api-url`, `--token`, `--api-token-file`, `--ca-cert-file` (see the module docstring)."""
     path = click.Path(exists=True, dir_okay=False, path_type=Path)
     decorators = [
-        click.option("--api-url", envvar=API_URL_ENV, default=DEFAULT_API_URL, show_default=True,
+        click.option("--api-url", envvar=API_URL_ENV, callback=_check_api_url, default=DEFAULT_API_URL,
+                     show_default=True,
                      help=f"Control plane HTTP API (env {API_URL_ENV})."),
         click.option("--token", envvar=TOKEN_ENV, expose_value=False, callback=_remember,
                      help=f"Admin token for API writes (env {TOKEN_ENV}); not needed from localhost by default."),
@@ -87,22 +120,32 @@ class Response:
     body: object
 
 
+ADMIN_TOKEN_HINT: Final = (
+    f"hint: pass an admin token with --token or --api-token-file (env {TOKEN_ENV} / {TOKEN_FILE_ENV}); "
+    "`controlplane run --admin-token-file FILE` writes one at start, and `controlplane generate admin-token` "
+    "issues one on the control plane's host unless it runs with --no-api-localhost-is-admin"
+)
+
+
 class ApiFailure(click.ClickException):
     """An API error response; `status` lets callers special-case 404."""
 
-    def __init__(self, status: int, body: object) -> None:
+    def __init__(self, status: int, body: object, url: str = "") -> None:
         self.status = status
         self.body = body
-        message = format_error(body, status)
+        message = format_error(body, status, url)
         if status in (401, 403):
-            message += (f"\nhint: pass an admin token with --token or {TOKEN_ENV} "
-                        "(create one on the control plane's host: controlplane generate admin-token)")
+            message += "\n" + ADMIN_TOKEN_HINT
         super().__init__(message)
 
 
-def format_error(body: object, status: int) -> str:
+def format_error(body: object, status: int, url: str = "") -> str:
+    """Kuma's `{title, details, causes}` as title and one `field: message` line per cause; anything else
+    (an empty body, a proxy's HTML page) as the status with its reason phrase and where it came from."""
     if not isinstance(body, dict):
-        return f"HTTP {status}: {body}"
+        text = " ".join(str(body).split())[:200] if body is not None else ""
+        where = f" from {url}" if url else ""
+        return f"HTTP {status}{_phrase(status)}{where}" + (f": {text}" if text else " (empty body)")
     lines = [f"{body.get('title', 'Error')} ({body.get('details', status)})"]
     for cause in body.get("causes") or []:
         if isinstance(cause, dict):
@@ -135,12 +178,32 @@ class ApiClient:
             with urllib.request.urlopen(req, timeout=TIMEOUT_S, context=self._ssl) as resp:
                 return Response(resp.status, _decode(resp.read()))
         except urllib.error.HTTPError as exc:
-            raise ApiFailure(exc.code, _decode(exc.read())) from None
+            answer = _decode(exc.read())
+            if not isinstance(answer, dict) and exc.code not in (401, 403):
+                # Not one of the API's Kuma-shaped errors: whatever answered is not the control plane (or a
+                # proxy in front of it failed), so a 404 must not read as "there is no Mesh ..." to callers.
+                hint = f"; is --api-url ({self.base_url}) the control plane's HTTP API?" if exc.code == 404 else ""
+                raise click.ClickException(format_error(answer, exc.code, f"{method} {req.full_url}") + hint) from None
+            raise ApiFailure(exc.code, answer, f"{method} {req.full_url}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             hint = (f"trust its certificate with --ca-cert-file or {CA_CERT_ENV}" if isinstance(reason, ssl.SSLError)
                     else f"is `controlplane run` running? set --api-url or {API_URL_ENV}")
             raise click.ClickException(f"cannot reach the control plane at {self.base_url}: {reason} ({hint})") from None
+        except http.client.HTTPException as exc:  # BadStatusLine: something answers, but not HTTP/1.1
+            raise click.ClickException(
+                f"cannot talk to the control plane at {self.base_url}: the server did not answer HTTP "
+                f"({type(exc).__name__}); is it the ADS (gRPC) port? The HTTP API listens on 5681 unless "
+                f"`controlplane run --api-port` says otherwise; set --api-url or {API_URL_ENV}"
+            ) from None
+
+
+def _phrase(status: int) -> str:
+    """" Not Found" for 404; "" for a status the standard does not name."""
+    try:
+        return f" {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return ""
 
 
 def _decode(raw: bytes) -> object:

@@ -36,7 +36,9 @@ def render_dataplane(policies: dict[str, object], xds: dict[str, object]) -> str
         if isinstance(row, dict):
             state = "traced" if row.get("traced") else f"not traced ({row.get('reason')})"
             lines.append(f"    {row.get('listener')}  {row.get('service')}  {row.get('protocol')}  {state}")
-    lines.append(f"  xDS: {'connected (' + str(xds.get('variant')) + ')' if xds.get('connected') else 'not connected'}")
+    envoy = f", Envoy {xds.get('envoyVersion')}" if xds.get("envoyVersion") else ""
+    connected = f"connected ({xds.get('variant')}{envoy})" if xds.get("connected") else "not connected"
+    lines.append(f"  xDS: {connected}")
     types = xds.get("types", {})
     for type_name, entry in (types.items() if isinstance(types, dict) else []):
         if not isinstance(entry, dict):

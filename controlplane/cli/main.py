@@ -9,6 +9,7 @@ from controlplane import __version__
 from controlplane.cli.apply import apply_all, decode_all, parse_vars, read_input
 from controlplane.cli.bootstrap import bootstrap
 from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, seg
+from controlplane.cli.errors import OneLineErrorGroup
 from controlplane.cli.inspect import inspect
 from controlplane.cli.output import OUTPUT_FORMATS, dump, table
 from controlplane.cli.run import run
@@ -24,7 +25,7 @@ _LIST_KINDS = {k.plural: k for k in KINDS}
 _ONE_KINDS = {k.singular: k for k in KINDS}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="controlplane")
 def cli() -> None:
     """Kuma-compatible Envoy xDS control plane with distributed tracing."""

@@ -115,9 +115,11 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--store", "store_url", envvar=STORE_ENV, default=DEFAULT_STORE_URL, show_default=True,
               help=f"memory | sqlite:PATH | postgres://... (env {STORE_ENV}); `sqlite:` = ./controlplane.db")
 @click.option("--api-address", default="127.0.0.1", show_default=True, help="HTTP API listen address.")
-@click.option("--api-port", type=int, default=DEFAULT_API_PORT, show_default=True, help="HTTP API port (0 = any).")
+@click.option("--api-port", type=click.IntRange(0, 65535), default=DEFAULT_API_PORT, show_default=True,
+              help="HTTP API port (0 = any).")
 @click.option("--xds-address", default="0.0.0.0", show_default=True, help="ADS gRPC listen address.")
-@click.option("--xds-port", type=int, default=DEFAULT_XDS_PORT, show_default=True, help="ADS gRPC port (0 = any).")
+@click.option("--xds-port", type=click.IntRange(0, 65535), default=DEFAULT_XDS_PORT, show_default=True,
+              help="ADS gRPC port (0 = any).")
 @click.option("--debounce", "debounce_s", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="Seconds to wait for more changes before regenerating.")
 @click.option("--debounce-first", "debounce_first_s", type=click.FloatRange(min=0), default=0.02,

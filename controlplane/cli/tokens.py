@@ -17,9 +17,13 @@ import click
 import jwt
 
 from controlplane.auth.tokens import ADMIN, DATAPLANE
-from controlplane.cli.client import ApiClient, api_url_option
+from controlplane.cli.client import ApiClient, ApiFailure, api_url_option
 from controlplane.cli.output import emit_secret
 
+ISSUE_ADMIN_TOKEN_HINT = (
+    "hint: start `controlplane run --admin-token-file FILE` and pass --api-token-file FILE (or --token) to "
+    "this command"
+)
 _OUTPUT = click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
                        default=None, help="Write the token to this file (mode 0600) instead of stdout.")
 
@@ -48,7 +52,17 @@ def dataplane_token(mesh: str, name: str, valid_for: str, output_path: Path | No
 @api_url_option
 def admin_token(valid_for: str, output_path: Path | None, api_url: str) -> None:
     """A token that allows API writes (`--token` / CONTROLPLANE_API_TOKEN) from anywhere."""
-    _emit(ApiClient(api_url).request("POST", "/tokens/admin", {"validFor": valid_for}).body, output_path)
+    try:
+        body = ApiClient(api_url).request("POST", "/tokens/admin", {"validFor": valid_for}).body
+    except ApiFailure as exc:
+        if exc.status not in (401, 403):
+            raise
+        # The server's details and the generic hint both say "get one with generate admin-token": a circle.
+        title = exc.body.get("title") if isinstance(exc.body, dict) else None
+        raise click.ClickException(
+            f"{title or f'HTTP {exc.status}'}: issuing an admin token takes an admin token when the control plane "
+            f"runs with --no-api-localhost-is-admin or is not on this host\n{ISSUE_ADMIN_TOKEN_HINT}") from None
+    _emit(body, output_path)
 
 
 def _emit(token: object, output_path: Path | None) -> None:

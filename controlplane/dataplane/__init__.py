@@ -1,1 +1,2 @@
-"""Running a sidecar: locate and supervise Envoy, register its Dataplane (`controlplane dataplane run`)."""
+"""Running a sidecar: its Envoy bootstrap (`bootstrap.py`), locating and supervising Envoy, registering its
+Dataplane (`controlplane dataplane run`)."""

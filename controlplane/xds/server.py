@@ -34,12 +34,14 @@ from typing import Any, Final, Protocol
 
 import grpc
 import structlog
+from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from controlplane.auth.tokens import TokenClaims
 from controlplane.xds.authn import AllowAll, Authenticator, StreamRejected
 from controlplane.xds.cache import SnapshotCache, Watch
 from controlplane.xds.delta import DeltaState
+from controlplane.xds.envoy_version import EnvoyVersion, UnsupportedEnvoy, check_supported, envoy_version_of
 from controlplane.xds.limits import DEFAULT_LIMITS, LimitExceeded, StreamLimits
 from controlplane.xds.node import InvalidNodeId, parse_node_id
 from controlplane.xds.observer import (
@@ -246,9 +248,10 @@ class _Stream:
         self._authenticator.authorize(claims, node)
         if claims is not None:
             self._log = self._log.bind(token_id=claims.token_id)
+        envoy_version = _supported_envoy(first.node, self._log)
         self._node_id = raw
-        self._observer.on_stream_open(self._id, raw, self._variant)
-        self._log.info("stream_opened")
+        self._observer.on_stream_open(self._id, raw, self._variant, envoy_version)
+        self._log.info("stream_opened", envoy_version=str(envoy_version) if envoy_version else None)
 
     def _close(self, watch: Watch | None) -> None:
         if watch is not None:
@@ -299,6 +302,19 @@ class _Stream:
                                        response.nonce, response.n_resources, len(payload))
             self._log.debug("response_sent", type_url=response.type_url, version=response.version,
                             nonce=response.nonce, resources=response.n_resources, bytes=len(payload))
+
+
+def _supported_envoy(node: base_pb2.Node, bound: structlog.typing.FilteringBoundLogger) -> EnvoyVersion | None:
+    """The Envoy version the node reports; an Envoy older than the supported window is refused with
+    FAILED_PRECONDITION naming the minimum (envoy_version.py says why refusing beats sending it fields it
+    would silently drop). Envoy logs the status on every reconnect attempt, so the operator sees it there."""
+    version = envoy_version_of(node)
+    try:
+        check_supported(version)
+    except UnsupportedEnvoy as exc:
+        bound.warning("stream_refused", envoy_version=str(version), reason=str(exc))
+        raise StreamRejected(grpc.StatusCode.FAILED_PRECONDITION, str(exc)) from None
+    return version
 
 
 async def _cancel_and_wait(tasks: Iterable[asyncio.Task[None]]) -> None:

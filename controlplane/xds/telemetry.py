@@ -13,6 +13,7 @@ from typing import Final
 from prometheus_client import Counter, Histogram
 
 from controlplane.observability import Metrics
+from controlplane.xds.envoy_version import EnvoyVersion
 from controlplane.xds.observer import NoopObserver
 from controlplane.xds.snapshot import Snapshot
 from controlplane.xds.stream_state import RequestKind, Variant
@@ -68,7 +69,8 @@ class MetricsObserver(NoopObserver):
             del self._pending[node]
             self._published.pop(node, None)
 
-    def on_stream_open(self, stream_id: int, node_id: str, variant: Variant) -> None:
+    def on_stream_open(self, stream_id: int, node_id: str, variant: Variant,
+                       envoy_version: EnvoyVersion | None = None) -> None:
         self._variants[stream_id] = variant
         self.metrics.streams_active.labels(variant).inc()
 

@@ -122,11 +122,11 @@ def assert_gone(server: Server) -> None:
     assert b"--api-port" not in cmdline, "the server process is still running"
 
 
-def run_cli(*args: str, url: str, stdin: str | None = None, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    """Run the real console script with CONTROLPLANE_API_URL pointing at `url`."""
+def run_cli(*args: str, url: str, stdin: str | None = None, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real console script with CONTROLPLANE_API_URL pointing at `url` (in `cwd` if given)."""
     environ = {**os.environ, "CONTROLPLANE_API_URL": url, **(env or {})}
     return subprocess.run(
         [controlplane_script(), *args], input=stdin if stdin is not None else "", capture_output=True,
-        text=True, env=environ, timeout=CLI_TIMEOUT_S, check=False,
+        text=True, env=environ, timeout=CLI_TIMEOUT_S, check=False, cwd=cwd,
     )

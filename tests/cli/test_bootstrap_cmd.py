@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 from cli_helpers import Server, http_json, run_cli, start_server
@@ -102,6 +103,24 @@ def test_bad_cp_address_names_the_option(server: Server) -> None:
 ], ids=["ip", "hostname", "ipv6"])
 def test_parse_cp_address(value: str, expected: tuple[str, int]) -> None:
     assert parse_cp_address(value) == expected
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("http://127.0.0.1:5678", "give the address without a scheme or path"),
+    ("127.0.0.1:5678/ads", "the port must be a number in 1-65535"),
+    ("::1:5678", "write an IPv6 address in brackets, e.g. [::1]:PORT"),
+    ("[1.2.3.4]:5678", "brackets are for IPv6 addresses"),
+    ("[cp]:5678", "'cp' is not an IPv6 address"),
+    ("cp..local:5678", "'cp..local' is not a host name"),
+    ("cp:0", "the port must be a number in 1-65535"),
+    (":5678", "no host"),
+], ids=["url", "path", "ipv6-unbracketed", "ipv4-bracketed", "name-bracketed", "empty-label", "port-0", "no-host"])
+def test_parse_cp_address_refuses_what_envoy_cannot_reach(value: str, problem: str) -> None:
+    """The host goes verbatim into the ads_cluster: `http://127.0.0.1` there is a cluster Envoy never reaches."""
+    with pytest.raises(click.BadParameter) as raised:
+        parse_cp_address(value)
+    assert raised.value.format_message() == (f"Invalid value for --cp-address: expected HOST:PORT with a port in "
+                                             f"1-65535 (e.g. 127.0.0.1:5678), got {value!r}: {problem}")
 
 
 def test_yaml_quotes_every_string_value() -> None:

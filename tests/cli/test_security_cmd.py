@@ -117,6 +117,22 @@ def test_generate_validates_its_input(servers: tuple[Server, Server, Path]) -> N
     assert result.returncode == 2 and "exactly one of --token-id and --token-file" in result.stderr
 
 
+def test_admin_token_hint_is_not_circular(servers: tuple[Server, Server, Path]) -> None:
+    """With --no-api-localhost-is-admin, `generate admin-token` itself needs an admin: the hint must point at
+    `run --admin-token-file`, not back at `generate admin-token` (issue 11 §5)."""
+    _, b, _ = servers
+    result = run_cli("generate", "admin-token", url=b.url)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        ("Error: Unauthenticated: issuing an admin token takes an admin token when the control plane runs with "
+        "--no-api-localhost-is-admin or is not on this host"),
+        ("hint: start `controlplane run --admin-token-file FILE` and pass --api-token-file FILE (or --token) to "
+        "this command"),
+    ], result.stderr
+    other = run_cli("apply", "-f", "-", stdin=MESH_YAML, url=b.url)  # every other write: the generic hint
+    assert "`controlplane run --admin-token-file FILE` writes one at start" in other.stderr, other.stderr
+
+
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Certs]]:
     directory = tmp_path_factory.mktemp("tls")

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from controlplane.cli.run import ControlPlane, RunConfig, running
-from controlplane.xds.bootstrap import build_bootstrap
+from controlplane.dataplane.bootstrap import build_bootstrap
 
 from .support.envoy import run_envoy
 from .support.plane import CONVERGE_TIMEOUT_S, HOST, MESH, Api, Sidecar, StartSidecar, Topology

@@ -29,11 +29,11 @@ import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from controlplane.dataplane.bootstrap import ReconnectBackoff, build_bootstrap
 from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
 from controlplane.resources.dataplane import DATAPLANE
 from controlplane.resources.mesh import MESH as MESH_KIND
 from controlplane.store.sqlite import SqliteStore
-from controlplane.xds.bootstrap import ReconnectBackoff, build_bootstrap
 from controlplane.xds.types import CLUSTER_TYPE
 
 from .support.envoy import EnvoyProcess, run_envoy

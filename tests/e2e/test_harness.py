@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from controlplane.xds.bootstrap import ReconnectBackoff, build_bootstrap
+from controlplane.dataplane.bootstrap import ReconnectBackoff, build_bootstrap
 
 from .support.collectors import DatadogAgent, ZipkinCollector
 from .support.envoy import find_envoy, run_envoy

@@ -79,6 +79,7 @@ async def lds_version_text(envoy: EnvoyProcess) -> str:
     return text.strip('"')
 
 
+@pytest.mark.envoy_versions
 @pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
 async def test_rejected_listener_is_nacked_once_and_the_next_good_change_is_acked(
     plane: ControlPlane, api: Api, topology: Topology, sidecars: StartSidecar, delta: bool

@@ -26,7 +26,7 @@ from postgres_fixture import create_database
 from postgres_server import PostgresServer
 
 from controlplane.cli.run import ControlPlane, RunConfig, running
-from controlplane.xds.bootstrap import build_bootstrap
+from controlplane.dataplane.bootstrap import build_bootstrap
 from controlplane.xds.types import LISTENER_TYPE
 
 from .support.envoy import EnvoyProcess, run_envoy

@@ -29,7 +29,7 @@ import yaml
 from tls_certs import Certs, make_certs
 
 from controlplane.cli.run import ControlPlane, RunConfig, running
-from controlplane.xds.bootstrap import ReconnectBackoff, build_bootstrap
+from controlplane.dataplane.bootstrap import ReconnectBackoff, build_bootstrap
 
 from .support.envoy import EnvoyProcess, run_envoy
 from .support.plane import HOST, MESH, Api

@@ -23,7 +23,7 @@ from postgres_fixture import create_database
 from postgres_server import PostgresServer
 
 from controlplane.cli.run import ControlPlane, RunConfig, running
-from controlplane.xds.bootstrap import ReconnectBackoff, build_bootstrap
+from controlplane.dataplane.bootstrap import ReconnectBackoff, build_bootstrap
 
 from .support.envoy import EnvoyProcess, run_envoy
 from .support.plane import HOST, MESH, Api

