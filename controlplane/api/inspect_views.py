@@ -72,4 +72,6 @@ def xds_body(view: XdsView) -> dict[str, object]:
                          nacks=type_status.nacks)
         types[type_url.rsplit(".", 1)[-1]] = entry
     return {"nodeId": view.node_id, "connected": status is not None,
-            "variant": status.variant if status is not None else None, "types": types}
+            "variant": status.variant if status is not None else None,
+            "envoyVersion": str(status.envoy_version) if status and status.envoy_version else None,
+            "types": types}
