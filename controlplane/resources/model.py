@@ -8,8 +8,10 @@ Kuma's JSON/YAML, and generation reads `spec`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 
 from google.protobuf.message import Message
 
@@ -37,6 +39,8 @@ class Resource:
     version: int = 0
     creation_time: datetime | None = None
     modification_time: datetime | None = None
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The user's labels (Kuma 2.x resource labels), without the computed ones such as `kuma.io/mesh`."""
 
     @property
     def kind(self) -> Kind:
