@@ -1,4 +1,4 @@
-"""`controlplane inspect dataplane|traffic-trace NAME -m MESH`: effective tracing for humans."""
+"""`controlplane inspect dataplane|<policy kind> NAME -m MESH`: effective tracing for humans."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import click
 
 from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, seg
 from controlplane.cli.output import OUTPUT_FORMATS, dump
+from controlplane.resources.kind import Kind
+from controlplane.resources.registry import KINDS
 
 
 def _fetch(client: ApiClient, path: str, what: str) -> dict[str, object]:
@@ -23,8 +25,21 @@ def render_dataplane(policies: dict[str, object], xds: dict[str, object]) -> str
     tracing = policies.get("tracing", {})
     assert isinstance(dp, dict) and isinstance(tracing, dict)
     lines = [f"Dataplane {dp.get('mesh')}/{dp.get('name')}"]
+    matched = policies.get("matchedPolicies")
+    meshtraces = matched.get("MeshTrace") if isinstance(matched, dict) else None
+    if meshtraces:
+        lines.append(f"  MeshTrace (merge order): {', '.join(str(n) for n in meshtraces)}")
     lines.append(f"  TrafficTrace: {tracing.get('trafficTrace') or '-'}")
-    if tracing.get("enabled"):
+    for item in tracing.get("notApplied") or []:
+        if isinstance(item, dict):
+            lines.append(f"    {item.get('message')}")
+    if tracing.get("enabled") and tracing.get("policy"):
+        sampling = tracing.get("samplingAll") or {}
+        rates = ", ".join(f"{k} {v}%" for k, v in sampling.items()) if isinstance(sampling, dict) and sampling \
+            else "100% (default)"
+        tags = ", ".join(str(t.get("name")) for t in tracing.get("tags") or [] if isinstance(t, dict)) or "-"
+        lines.append(f"  Tracing: {tracing.get('type')} ({tracing.get('policy')}), sampling {rates}, tags {tags}")
+    elif tracing.get("enabled"):
         sampling = f"{tracing.get('sampling')}%" + ("" if tracing.get("samplingSet") else " (default)")
         lines.append(f"  Tracing: {tracing.get('type')} backend {tracing.get('backend')!r}, sampling {sampling}")
     else:
@@ -76,16 +91,24 @@ def inspect_dataplane(api_url: str, name: str, mesh: str, output: str) -> None:
     click.echo(render_dataplane(policies, xds))
 
 
-@inspect.command("traffic-trace")
-@click.argument("name")
-@click.option("-m", "--mesh", default="default", show_default=True)
-@click.pass_obj
-def inspect_traffic_trace(api_url: str, name: str, mesh: str) -> None:
-    """Data plane proxies the TrafficTrace applies to."""
-    body = _fetch(ApiClient(api_url), f"/meshes/{seg(mesh)}/traffic-traces/{seg(name)}/dataplanes",
-                  f'TrafficTrace with name "{name}" in mesh "{mesh}"')
-    click.echo("Affected data plane proxies:")
-    items = body.get("items")
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            click.echo(f"  {item.get('name')}")
+def _policy_command(kind: Kind) -> click.Command:
+    """`inspect <policy kind> NAME`: the proxies the policy targets (kumactl's `inspect traffic-trace`)."""
+
+    @click.command(kind.singular, help=f"Data plane proxies the {kind.name} applies to.")
+    @click.argument("name")
+    @click.option("-m", "--mesh", default="default", show_default=True)
+    @click.pass_obj
+    def inspect_policy(api_url: str, name: str, mesh: str) -> None:
+        body = _fetch(ApiClient(api_url), f"/meshes/{seg(mesh)}/{kind.ws_path}/{seg(name)}/dataplanes",
+                      f'{kind.name} with name "{name}" in mesh "{mesh}"')
+        click.echo("Affected data plane proxies:")
+        items = body.get("items")
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict):
+                click.echo(f"  {item.get('name')}")
+
+    return inspect_policy
+
+
+for _kind in KINDS.policies():
+    inspect.add_command(_policy_command(_kind))

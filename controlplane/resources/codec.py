@@ -60,6 +60,9 @@ def decode_resource(doc: object) -> Resource:
     name, mesh = body.pop("name", None), body.pop("mesh", None) if kind.mesh_scoped else ""
     for out_only in ENVELOPE_OUT:
         body.pop(out_only, None)  # accepted so `get -o yaml` output re-applies; the store owns them
+    schema = kind.schema(body)
+    if schema:
+        raise ValidationError([*violations, *_with_envelope_fields(schema, kind, kind.new_spec())])
     violations.extend(kind.normalize(body))
     spec = kind.new_spec()
     structure = check_message(body, spec.DESCRIPTOR, "")

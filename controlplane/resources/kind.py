@@ -38,6 +38,10 @@ def _no_normalization(document: Document) -> list[Violation]:
     return []
 
 
+def _no_schema(document: Document) -> list[Violation]:
+    return []
+
+
 def _no_canonicalization(spec: Document) -> None:
     return None
 
@@ -62,8 +66,11 @@ class Kind:
     validate: Callable[[Message], list[Violation]]
     """Every violation of Kuma's rules for a structurally valid spec, in Kuma's order."""
     columns: tuple[Column, ...]
+    schema: Callable[[Document], list[Violation]] = _no_schema
+    """A first validation layer on the raw document (Kuma's OpenAPI schema of its new policies); when it
+    finds anything, only that is reported, as Kuma does."""
     normalize: Callable[[Document], list[Violation]] = _no_normalization
-    """Rewrite the docs' short forms into the canonical form, in place, before parsing."""
+    """Rewrite the docs' short forms into the canonical form (or apply defaults), in place, before parsing."""
     canonicalize: Callable[[Document], None] = _no_canonicalization
     """Sort map fields of an encoded spec, in place, so output is the same from every store."""
     warnings: Callable[[Message, Resource], list[str]] = _no_warnings

@@ -59,22 +59,18 @@ class XdsInspector:
         return DataplaneView(mesh, name, record.policies, record.listeners)
 
     def policy_dataplanes(self, kind: Kind, mesh: str, name: str) -> list[str]:
-        """Names of the dataplanes of `mesh` on which policy `name` of `kind` decides, sorted."""
+        """Names of the dataplanes of `mesh` that policy `name` of `kind` targets (for a merging kind, wherever
+        it is in the merge order), sorted."""
         group = self.reconciler.world.mesh(mesh)
         if group.mesh is None or name not in group.policies.get(kind, {}):
             raise NotFound(f"{kind.name} {mesh}/{name}")
         names = []
         for dataplane in sorted(group.dataplanes):
             record = self.reconciler.records.get(node_id(mesh, dataplane))
-            if record is not None and _decides(record.policies, kind, name):
+            if record is not None and name in record.policies.decision(kind).matched:
                 names.append(dataplane)
         return names
 
     def dataplane_xds(self, mesh: str, name: str) -> XdsView:
         node = self._check_dataplane(mesh, name)
         return XdsView(node, self.cache.get_snapshot(node), self.status.status(node))
-
-
-def _decides(policies: ProxyPolicies, kind: Kind, name: str) -> bool:
-    decision = policies.decision(kind)
-    return bool(decision.matched) and decision.matched[-1] == name

@@ -279,4 +279,4 @@ async def test_deeply_nested_conf_is_a_400(api: Api) -> None:
     assert reply.body["causes"] == [
         {"field": "tracing.backends[0].conf", "message": "is nested deeper than 32 levels"}
     ]
-    assert await api.snapshot() == {"Mesh": [], "TrafficTrace": [], "Dataplane": []}
+    assert all(items == [] for items in (await api.snapshot()).values())

@@ -219,7 +219,7 @@ async def test_mesh_delete_cascades(api: Api) -> None:
     assert (await api.delete("/meshes/doomed")).status == 200
     snapshot = await api.snapshot()
     assert {kind: [(r.get("mesh"), r["name"]) for r in items] for kind, items in snapshot.items()} == {
-        "Mesh": [(None, "kept")], "TrafficTrace": [("kept", "tt")], "Dataplane": [("kept", "dp")],
+        "Mesh": [(None, "kept")], "TrafficTrace": [("kept", "tt")], "MeshTrace": [], "Dataplane": [("kept", "dp")],
     }
     assert (await api.get("/meshes/doomed/traffic-traces/tt")).status == 404
 

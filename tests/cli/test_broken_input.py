@@ -265,6 +265,9 @@ def test_every_command_is_covered(world: World) -> None:
 def test_broken_input_is_one_line(path: tuple[str, ...], world: World, tmp_path: Path) -> None:
     """Run in an empty working directory: nothing a failing command writes lands in the repository."""
     with ThreadPoolExecutor(WORKERS) as pool:
-        failures = [f for f in pool.map(lambda case: check(case, world, tmp_path), cases(path, world)) if f]
+        # Each case in its own directory: parallel `run`s would otherwise share ./controlplane.db, whose
+        # lock (one control plane per SQLite file) makes all but one fail for the wrong reason.
+        failures = [f for f in pool.map(lambda case: check(case, world, _own_dir(tmp_path, case)),
+                                        cases(path, world)) if f]
     assert not failures, "\n\n".join(failures)
     assert not world.missing_dir.exists(), f"a failing `{' '.join(path)}` created {world.missing_dir}"

@@ -277,8 +277,8 @@ def test_get_unknown_type_lists_allowed_values(server: Server) -> None:
     """`get` of an unknown type is a usage error listing the allowed types."""
     result = run_cli("get", "circuit-breakers", url=server.url)
     assert result.returncode == 2
-    assert ("unknown TYPE: circuit-breakers. Allowed values: meshes, traffic-traces, dataplanes, mesh, "
-            "traffic-trace, dataplane") in result.stderr
+    assert ("unknown TYPE: circuit-breakers. Allowed values: meshes, traffic-traces, meshtraces, dataplanes, "
+            "mesh, traffic-trace, meshtrace, dataplane") in result.stderr
 
 
 @pytest.mark.parametrize("args", [("get", "meshes"), ("apply", "-f", str(ZIPKIN_MESH)),

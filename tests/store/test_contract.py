@@ -373,11 +373,12 @@ async def test_mesh_delete_leaves_other_meshes_untouched(store: Store) -> None:
 
     await store.delete(default_mesh.key)
 
-    assert [await store.list(kind) for kind in KINDS] == [
-        Page((other_mesh,), 1),
-        Page((other_tt,), 1),
-        Page((other_dp,), 1),
-    ]
+    assert {kind.name: await store.list(kind) for kind in KINDS} == {
+        "Mesh": Page((other_mesh,), 1),
+        "TrafficTrace": Page((other_tt,), 1),
+        "MeshTrace": Page((), 0),
+        "Dataplane": Page((other_dp,), 1),
+    }
 
 
 # Watch -----------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 
+from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.protocol import Protocol, protocol_of
 from controlplane.resources.tags import SERVICE_TAG
 from controlplane.tracing.backend import Direction, EffectiveTracing, HcmSite
@@ -46,15 +47,17 @@ def generate_inbound(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) ->
         inbound for inbound in proxy.dataplane.spec.networking.inbound if inbound.tags.get(SERVICE_TAG)
     ]
     shared_routes = _services_with_one_app_port(inbounds)
+    reported = identifying_service(proxy.dataplane.spec)
     for inbound in sorted(inbounds, key=lambda inbound: inbound.port):
         service = inbound.tags[SERVICE_TAG]
         service_port = inbound.service_port or inbound.port
         route_name = names.inbound_route_name(service, None if service in shared_routes else service_port)
-        _add_inbound(resources, cache, proxy, inbound, route_name)
+        _add_inbound(resources, cache, proxy, inbound, route_name, reported)
     return resources
 
 
-def _add_inbound(resources: ResourceSet, cache: ResourceInterner, proxy: Proxy, inbound: Any, route_name: str) -> None:
+def _add_inbound(resources: ResourceSet, cache: ResourceInterner, proxy: Proxy, inbound: Any, route_name: str,
+                 proxy_service: str) -> None:
     """One inbound's listener, local cluster and (for HTTP) route configuration."""
     networking = proxy.dataplane.spec.networking
     service = inbound.tags[SERVICE_TAG]
@@ -73,12 +76,12 @@ def _add_inbound(resources: ResourceSet, cache: ResourceInterner, proxy: Proxy, 
                                    cluster_name))
     address = inbound.address or networking.address
     tracing = proxy.tracing if protocol.is_http else None
-    site = HcmSite(service, Direction.INBOUND)
+    site = HcmSite(service if tracing is None or tracing.service_per_inbound else proxy_service, Direction.INBOUND)
     block_key: Hashable = tracing.block_key(site) if tracing is not None else None
     tags = tuple(sorted(inbound.tags.items()))
     inputs = ("inbound", address, int(inbound.port), tags, protocol, service_port, route_name, block_key)
     listener = cache.shared(types.LISTENER_TYPE, inputs, _inbound_listener, address, int(inbound.port),
-                            dict(tags), protocol, service, service_port, route_name, tracing)
+                            dict(tags), protocol, site, service_port, route_name, tracing)
     resources.add(listener)
     resources.note(listener_note(listener.name, "inbound", service, protocol.value, protocol.is_http,
                                  tracing is not None))
@@ -88,24 +91,24 @@ def _local_cluster(name: str, address: str, port: int, protocol: Protocol, ipv6:
     return build_cluster(name, provided_endpoint(address, port, ipv6), http2_upstream(protocol.uses_http2_upstream))
 
 
-def _inbound_listener(address: str, port: int, tags: dict[str, str], protocol: Protocol, service: str,
+def _inbound_listener(address: str, port: int, tags: dict[str, str], protocol: Protocol, site: HcmSite,
                       service_port: int, route_name: str, tracing: EffectiveTracing | None) -> listener_pb2.Listener:
     return build_listener(
         names.inbound_listener_name(address, port),
         listen_on(address, port),
         traffic_direction(INBOUND),
         tags_metadata(tags),
-        filter_chain(_inbound_filter(tracing, protocol, service, service_port, route_name)),
+        filter_chain(_inbound_filter(tracing, protocol, site, service_port, route_name)),
     )
 
 
 def _inbound_filter(
-    tracing: EffectiveTracing | None, protocol: Protocol, service: str, service_port: int, route_name: str
+    tracing: EffectiveTracing | None, protocol: Protocol, site: HcmSite, service_port: int, route_name: str
 ) -> listener_components_pb2.Filter:
     prefix = names.inbound_stat_prefix(service_port)
     if not protocol.is_http:
         return tcp_proxy_filter(prefix, names.local_cluster_name(service_port))
-    block = build_tracing_block(tracing, HcmSite(service, Direction.INBOUND)) if tracing is not None else None
+    block = build_tracing_block(tracing, site) if tracing is not None else None
     hcm = build_hcm(stat_prefix(prefix), rds(route_name), tracing_configurer(block))
     return network_filter(types.HTTP_CONNECTION_MANAGER, hcm)
 

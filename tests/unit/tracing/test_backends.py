@@ -7,13 +7,14 @@ from builders import datadog_backend, zipkin_backend
 from controlplane.resources.mesh import conf_dict
 from controlplane.tracing.datadog import DATADOG as DATADOG_TYPE
 from controlplane.tracing.datadog import DatadogConf
-from controlplane.tracing.registry import BACKEND_TYPES, unknown_type_message
+from controlplane.tracing.registry import BACKEND_TYPES, MESH_BACKEND_TYPES, unknown_type_message
 from controlplane.tracing.zipkin import ZIPKIN as ZIPKIN_TYPE
 from controlplane.tracing.zipkin import ZipkinConf, parse_collector_url
 
 
 def test_registry_is_keyed_by_type_in_kumas_order() -> None:
-    assert list(BACKEND_TYPES) == ["zipkin", "datadog"]
+    assert list(MESH_BACKEND_TYPES) == ["zipkin", "datadog"]
+    assert list(BACKEND_TYPES) == ["zipkin", "datadog", "opentelemetry"]
     assert unknown_type_message() == 'unknown backend type. Available backends: "zipkin", "datadog"'
 
 
