@@ -87,3 +87,13 @@ def test_a_uint32_takes_a_json_integer_in_a_string(value: str, ok: bool) -> None
 def test_strings_and_bools_take_only_their_own_type() -> None:
     assert check_scalar(5, FieldDescriptor.TYPE_STRING, "s") == [Violation("s", "must be a string")]
     assert check_scalar("true", FieldDescriptor.TYPE_BOOL, "b") == [Violation("b", "must be a boolean")]
+
+
+def test_many_nulls_against_many_violations() -> None:
+    """A hostile list of nulls, each with violations under it: the coverage check is one set lookup per null
+    (a pairwise check would be 5·10⁹ comparisons here and hit the test timeout)."""
+    nulls = [f"networking.inbound[{i}]" for i in range(50_000)]
+    found = [Violation(f"networking.inbound[{i}].port", "x") for i in range(0, 100_000, 2)]
+    found += [Violation(f'networking.inbound[{i}].tags["kuma.io/service"]', "y") for i in range(1, 100_000, 2)]
+    assert unreported_nulls(nulls, found) == []
+    assert unreported_nulls([*nulls, "networking.outbound"], found) == [Violation("networking.outbound", NULL_MESSAGE)]

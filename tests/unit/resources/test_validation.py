@@ -221,6 +221,8 @@ NULL_CASES: list[tuple[str, dict[str, object], list[Violation]]] = [
     ("null conf: Kuma's `config` violation does not cover the `conf` key", mesh({"name": "z", "type": "zipkin",
                                                                                 "conf": None}),
      [Violation(f"{B0}.config.url", "cannot be empty"), Violation(f"{B0}.conf", NULL)]),
+    ("null short-form backend is named where it was written", {**trace([{"match": {"a": "b"}}]), "backend": None},
+     [Violation("backend", NULL)]),
     ("null inside a structural error is still reported", mesh({**zipkin(), "sampling": None, "bogus": 1}),
      [Violation(f"{B0}.bogus", 'unknown field "bogus". Valid fields: name, sampling, type, conf'),
       Violation(f"{B0}.sampling", NULL)]),
