@@ -21,7 +21,7 @@ from controlplane.resources.kind import Kind
 from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Resource, ResourceKey
 from controlplane.resources.registry import KINDS
-from controlplane.resources.schema import check_message, json_field_names
+from controlplane.resources.schema import json_field_names, read_message, unreported_nulls
 
 ENVELOPE_OUT: Final = ("creationTime", "modificationTime")
 MAX_NAME_LENGTH: Final = 253
@@ -65,11 +65,14 @@ def decode_resource(doc: object) -> Resource:
         raise ValidationError([*violations, *_with_envelope_fields(schema, kind, kind.new_spec())])
     violations.extend(kind.normalize(body))
     spec = kind.new_spec()
-    structure = check_message(body, spec.DESCRIPTOR, "")
-    violations.extend(_with_envelope_fields(structure, kind, spec))
-    if not structure:
-        json_format.ParseDict(body, spec)
-        violations.extend(kind.validate(spec))
+    reading = read_message(body, spec.DESCRIPTOR, "")
+    violations.extend(_with_envelope_fields(list(reading.violations), kind, spec))
+    found: list[Violation] = []
+    if not reading.violations:
+        json_format.ParseDict(reading.value, spec)  # nulls read as Kuma reads them (schema.py)
+        found = kind.validate(spec)
+    violations.extend(found)
+    violations.extend(unreported_nulls(reading.nulls, found))
     if violations:
         raise ValidationError(violations)
     return Resource(ResourceKey(kind, str(mesh), str(name)), spec)

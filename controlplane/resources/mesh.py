@@ -19,7 +19,7 @@ from controlplane.resources import columns
 from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.kind import Column, Document, Item, Kind
 from controlplane.resources.paths import field, index
-from controlplane.resources.schema import json_field_names
+from controlplane.resources.schema import json_field_names, json_nulls, unreported_nulls
 from controlplane.tracing.registry import MESH_BACKEND_TYPES, unknown_type_message
 
 
@@ -89,7 +89,10 @@ def _validate_backend(backend: mesh_pb2.TracingBackend, path: str) -> list[Viola
     if backend_type is None:
         violations.append(Violation(field(path, "type"), unknown_type_message()))
     else:
-        violations.extend(backend_type.parse_mesh_conf(conf_dict(backend), field(path, "config"))[1])
+        conf, config_path = conf_dict(backend), field(path, "config")
+        found = backend_type.parse_mesh_conf(conf, config_path)[1]
+        # Inside the Struct a null is a JSON value; the backend reads it as unset, as Kuma does (schema.py).
+        violations.extend([*found, *unreported_nulls(json_nulls(conf, config_path), found)])
     return violations
 
 

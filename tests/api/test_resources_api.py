@@ -116,6 +116,19 @@ async def test_datadog_docs_mesh_round_trips(api: Api) -> None:
     }]}}
 
 
+@BOTH_STORES
+async def test_numbers_written_as_strings_are_accepted(api: Api) -> None:
+    """protojson (Kuma) takes `sampling: "50"` and `port: "8126"`: stored as the number, or as written in a
+    Struct conf (which is what Kuma stores too), and the conf still parses into its typed port."""
+    body = {"type": "Mesh", "name": "default", "tracing": {"backends": [
+        {"name": "dd", "type": "datadog", "sampling": "50", "conf": {"address": "127.0.0.1", "port": "8126"}}]}}
+    await put_ok(api, "/meshes/default", body)
+    reply = await api.get("/meshes/default")
+    assert strip_times(reply.body) == {"type": "Mesh", "name": "default", "tracing": {"backends": [
+        {"name": "dd", "sampling": 50.0, "type": "datadog", "conf": {"address": "127.0.0.1", "port": "8126"}}]}}
+    assert (await api.put("/meshes/default", reply.body)).body == {"result": "unchanged"}
+
+
 async def test_get_output_applies_back_unchanged(api: Api) -> None:
     """A GET body (timestamps included) can be PUT back as is, and is reported unchanged."""
     await put_ok(api, "/meshes/default", docs_yaml("zipkin-mesh.yaml"))
