@@ -44,18 +44,19 @@ TRACE_ALL_CANONICAL = {
     "type": "TrafficTrace",
     "mesh": "default",
     "name": "trace-all-traffic",
+    "labels": {"kuma.io/mesh": "default"},
     "selectors": [{"match": {"kuma.io/service": "*"}}],
     "conf": {"backend": "jaeger-collector"},
 }
 
 
 def traffic_trace(mesh: str, name: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "TrafficTrace", "mesh": mesh, "name": name,
+    return {"type": "TrafficTrace", "mesh": mesh, "name": name, "labels": {"kuma.io/mesh": mesh},
             "selectors": [{"match": {"kuma.io/service": "*"}}], **extra}
 
 
 def dataplane(mesh: str, name: str) -> dict[str, Any]:
-    return {"type": "Dataplane", "mesh": mesh, "name": name, "networking": {
+    return {"type": "Dataplane", "mesh": mesh, "name": name, "labels": {"kuma.io/mesh": mesh}, "networking": {
         "address": "10.0.0.1",
         "inbound": [{"port": 8080, "servicePort": 80, "tags": {"kuma.io/service": "web"}}],
     }}
@@ -132,7 +133,8 @@ async def test_missing_type_name_and_mesh_are_taken_from_the_url(api: Api) -> No
     trace = await api.put("/meshes/bare/traffic-traces/t", {"selectors": [{"match": {"app": "web"}}]})
     assert trace.status == 201
     assert strip_times((await api.get("/meshes/bare/traffic-traces/t")).body) == {
-        "type": "TrafficTrace", "mesh": "bare", "name": "t", "selectors": [{"match": {"app": "web"}}],
+        "type": "TrafficTrace", "mesh": "bare", "name": "t", "labels": {"kuma.io/mesh": "bare"},
+        "selectors": [{"match": {"app": "web"}}],
     }
 
 

@@ -29,7 +29,7 @@ ZIPKIN_CANONICAL = {"type": "Mesh", "name": "default", "tracing": {
     "backends": [{"name": "jaeger-collector", "sampling": 100.0, "type": "zipkin", "conf": {"url": JAEGER_URL}}],
 }}
 TRACE_ALL_CANONICAL = {"type": "TrafficTrace", "mesh": "default", "name": "trace-all-traffic",
-                       "selectors": [{"match": {"kuma.io/service": "*"}}], "conf": {"backend": "jaeger-collector"}}
+                       "labels": {"kuma.io/mesh": "default"}, "selectors": [{"match": {"kuma.io/service": "*"}}], "conf": {"backend": "jaeger-collector"}}
 
 
 def without_times(doc: dict[str, Any]) -> dict[str, Any]:
