@@ -68,7 +68,7 @@ def _check_address(ctx: click.Context, param: click.Parameter, value: str) -> st
 
 
 @control_planes.command("add")
-@click.option("--name", "control_plane", required=True, help="Reference name for the Control Plane.")
+@click.option("--name", required=True, help="Reference name for the Control Plane.")
 @click.option("--address", required=True, callback=_check_address,
               help="URL of the Control Plane API Server, e.g. http://localhost:5681 or https://cp.example:5682.")
 @click.option("--ca-cert-file", "ca_file", type=_EXISTING, default=None,
@@ -81,9 +81,10 @@ def _check_address(ctx: click.Context, param: click.Parameter, value: str) -> st
 @click.option("--overwrite", is_flag=True, help="Replace an existing Control Plane of the same name.")
 @click.option("--skip-check", is_flag=True, help="Do not check that the address answers as a control plane.")
 @config_file_option
-def add(control_plane: str, address: str, ca_file: Path | None, token_file: Path | None, auth_type: str | None,
+def add(name: str, address: str, ca_file: Path | None, token_file: Path | None, auth_type: str | None,
         auth_conf: tuple[str, ...], overwrite: bool, skip_check: bool) -> None:
     """Add a Control Plane and make it active."""
+    control_plane = name
     token = _token_from_auth(auth_type, auth_conf)
     if token and token_file:
         raise click.UsageError("give the token either with --token-file or with --auth-conf token=..., not both")
