@@ -54,6 +54,8 @@ class ApiSettings:
     api_url: str = DEFAULT_API_URL
     token: str | None = None
     ca_cert_file: Path | None = None
+    control_plane: str = ""
+    """The CLI configuration's control plane the URL came from ("" when given by option or environment)."""
 
 
 def url_error(text: str) -> str:
@@ -188,7 +190,7 @@ def _from_control_plane(given: dict[str, object], active: contexts.ControlPlane 
     token = _token(given.get("token") or os.environ.get(TOKEN_ENV) or active.token or None,
                    given.get("api_token_file") or os.environ.get(TOKEN_FILE_ENV) or active.token_file or None)
     ca_file = given.get("ca_cert_file") or os.environ.get(CA_CERT_ENV) or active.ca_cert_file or None
-    return ApiSettings(active.url.rstrip("/"), token, Path(str(ca_file)) if ca_file else None)
+    return ApiSettings(active.url.rstrip("/"), token, Path(str(ca_file)) if ca_file else None, active.name)
 
 
 def _token(token: object, token_file: object) -> str | None:
@@ -280,6 +282,9 @@ class ApiClient:
             reason = getattr(exc, "reason", exc)
             hint = (f"trust its certificate with --ca-cert-file or {CA_CERT_ENV}" if isinstance(reason, ssl.SSLError)
                     else f"is `controlplane run` running? set --api-url or {API_URL_ENV}")
+            if self.settings.control_plane:
+                hint += (f"; it is the active control plane {self.settings.control_plane!r} of the CLI "
+                         "configuration (`controlplane config control-planes switch`)")
             raise click.ClickException(f"cannot reach the control plane at {self.base_url}: {reason} ({hint})") from None
         except http.client.HTTPException as exc:  # BadStatusLine: something answers, but not HTTP/1.1
             raise click.ClickException(

@@ -131,8 +131,8 @@ def test_get_pages_with_hint(server: Server) -> None:
         apply(server, "-f", "-", stdin=f"type: Mesh\nname: {name}\n")
     result = run_cli("get", "meshes", "--size", "1", url=server.url)
     lines = result.stdout.splitlines()
-    assert (result.returncode, len(lines)) == (0, 3)
-    assert lines[-1] == "Rerun command with --offset=1 argument to retrieve more resources"
+    assert (result.returncode, len(lines)) == (0, 4)
+    assert lines[-2:] == ["", "Rerun command with --offset=1 argument to retrieve more resources"]
 
 
 def test_var_substitution(server: Server, tmp_path: Path) -> None:

@@ -141,8 +141,8 @@ def test_apply_from_a_url(server: Server, files_url: str) -> None:
     cases = [
         (f"{files_url}/missing.yaml", f"Error: {files_url}/missing.yaml: the server answered HTTP 404 Not Found\n"),
         (f"{files_url}/huge.yaml", f"Error: {files_url}/huge.yaml: input is larger than 8388608 bytes\n"),
-        ("http://127.0.0.1:1/x.yaml", "Error: http://127.0.0.1:1/x.yaml: cannot fetch it: [Errno 111] "
-                                      "Connection refused\n"),
+        ("http://127.0.0.1:1/x.yaml", ("Error: http://127.0.0.1:1/x.yaml: cannot fetch it: [Errno 111] "
+                                      "Connection refused\n")),
     ]
     for source, stderr in cases:
         result = run_cli("apply", "-f", source, url=server.url)
@@ -290,8 +290,8 @@ def test_control_planes_add_list_switch_remove(server: Server, second: Server, t
 
     refused = run_cli("config", "control-planes", "add", "--name", "first", "--address", second.url, url=None,
                       env=env)
-    assert (refused.returncode, refused.stderr) == (1, 'Error: Control Plane with name "first" already exists. '
-                                                       "Use --overwrite to replace an existing one.\n")
+    assert (refused.returncode, refused.stderr) == (1, ('Error: Control Plane with name "first" already exists. '
+                                                       "Use --overwrite to replace an existing one.\n"))
     assert ok("config", "control-planes", "remove", "--name", "first", url=None, env=env) == (
         'removed Control Plane "first"\nswitched active Control Plane to "local"\n')
     unknown = run_cli("config", "control-planes", "switch", "--name", "first", url=None, env=env)
@@ -367,8 +367,8 @@ def test_version_warns_when_the_server_differs() -> None:
         httpd.server_close()
     assert (result.returncode, result.stdout, result.stderr) == (
         0, f"Client: controlplane {__version__}\nServer: controlplane 9.9.9\n",
-        f"WARNING: You are using controlplane version {__version__} for controlplane, but the server returned "
-        "version: 9.9.9 for controlplane\n")
+        (f"WARNING: You are using controlplane version {__version__} for controlplane, but the server returned "
+        "version: 9.9.9 for controlplane\n"))
 
 
 def test_bash_completion_completes_a_resource_name_in_a_real_bash(server: Server, tmp_path: Path) -> None:
@@ -448,6 +448,6 @@ kumactl get meshes
                        'switched active Control Plane to "prod"', 'Mesh "scripted" created',
                        'TrafficTrace "scripted/all" created', out[7]]
     on_prod, on_staging = "\n".join(out[7:]).split("== staging\n")
-    assert re.search(r"^scripted +zipkin/zipkin +\d+[smhdy]$", on_prod, re.M)
-    assert re.search(r"^scripted +all +\d+[smhdy]$", on_prod, re.M)
+    assert re.search(r"^scripted +zipkin/zipkin +\d+[smhdy]$", on_prod, re.MULTILINE)
+    assert re.search(r"^scripted +all +\d+[smhdy]$", on_prod, re.MULTILINE)
     assert on_staging.startswith("NAME   ") and "scripted" not in on_staging
