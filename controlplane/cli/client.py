@@ -249,6 +249,9 @@ class ApiClient:
     def __init__(self, base_url: str | None = None, settings: ApiSettings | None = None,
                  timeout_s: float = TIMEOUT_S) -> None:
         self.settings = settings if settings is not None else current_settings()
+        if base_url and self.settings.control_plane and base_url.rstrip("/") != self.settings.api_url:
+            # A URL of the caller's own (the demo's control plane): nothing of the active one goes there.
+            self.settings = ApiSettings(base_url.rstrip("/"))
         self.base_url = (base_url or self.settings.api_url).rstrip("/")
         self.timeout_s = timeout_s
         self._ssl: ssl.SSLContext | None = None

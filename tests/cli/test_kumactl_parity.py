@@ -311,15 +311,49 @@ def test_add_checks_the_address_and_writes_nothing_when_it_is_not_a_control_plan
               env=env).startswith('added Control Plane "x"')
 
 
-def test_a_token_from_the_context_is_sent_only_to_its_control_plane(server: Server, tmp_path: Path) -> None:
-    """kumactl's `--auth-type tokens --auth-conf token=...` is stored (mode 0600) and masked by `config view`."""
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A control plane's index and an empty mesh list; remembers the Authorization header of each request."""
+
+    seen: list[str | None] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization"))
+        document = {"product": "controlplane", "version": __version__} if self.path == "/" else {
+            "total": 0, "items": [], "next": None}
+        body = json.dumps(document).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_token_from_the_context_is_sent_only_to_its_control_plane(tmp_path: Path) -> None:
+    """kumactl's `--auth-type tokens --auth-conf token=...` is stored (mode 0600), masked by `config view`,
+    sent to that control plane, and not sent when --api-url or the environment points elsewhere."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    recorder = f"http://127.0.0.1:{httpd.server_address[1]}"
+    alias = f"http://localhost:{httpd.server_address[1]}"  # the same server under a name the context lacks
     config = tmp_path / "config.yaml"
     env = {"CONTROLPLANE_CONFIG": str(config)}
-    ok("config", "control-planes", "add", "--name", "tok", "--address", server.url, "--auth-type", "tokens",
-       "--auth-conf", "token=secret-token", url=None, env=env)
-    assert "secret-token" in config.read_text()
-    viewed = ok("config", "view", url=None, env=env)
-    assert "secret-token" not in viewed and "token: '*****'" in viewed
+    try:
+        ok("config", "control-planes", "add", "--name", "tok", "--address", recorder, "--auth-type", "tokens",
+           "--auth-conf", "token=secret-token", url=None, env=env)
+        assert "secret-token" in config.read_text() and config.stat().st_mode & 0o777 == 0o600
+        viewed = ok("config", "view", url=None, env=env)
+        assert "secret-token" not in viewed and "token: '*****'" in viewed
+        _Recorder.seen.clear()
+        ok("get", "meshes", url=None, env=env)
+        ok("get", "meshes", "--api-url", alias, url=None, env=env)
+        ok("get", "meshes", url=alias, env=env)
+        assert _Recorder.seen == ["Bearer secret-token", None, None]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_client_flags_are_accepted_before_and_after_the_subcommand(server: Server) -> None:
