@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -314,7 +315,7 @@ def test_add_checks_the_address_and_writes_nothing_when_it_is_not_a_control_plan
 class _Recorder(http.server.BaseHTTPRequestHandler):
     """A control plane's index and an empty mesh list; remembers the Authorization header of each request."""
 
-    seen: list[str | None] = []
+    seen: ClassVar[list[str | None]] = []
 
     def do_GET(self) -> None:
         type(self).seen.append(self.headers.get("Authorization"))
