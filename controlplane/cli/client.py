@@ -164,10 +164,13 @@ def settings_for(ctx: click.Context | None) -> ApiSettings:
         if config_file is None:
             active = contexts.load(contexts.locate(None)).active()
         return _from_control_plane(given, active)
-    token = _token(given.get("token") or os.environ.get(TOKEN_ENV),
-                   given.get("api_token_file") or os.environ.get(TOKEN_FILE_ENV))
+    token = _token(given.get("token"), given.get("api_token_file")) or _env_token()
     ca_file = given.get("ca_cert_file") or os.environ.get(CA_CERT_ENV)
     return ApiSettings(str(url), token, Path(str(ca_file)) if ca_file else None)
+
+
+def _env_token() -> str | None:
+    return _token(os.environ.get(TOKEN_ENV), os.environ.get(TOKEN_FILE_ENV))
 
 
 def _env_url() -> str | None:
@@ -187,14 +190,16 @@ def _from_control_plane(given: dict[str, object], active: contexts.ControlPlane 
     problem = url_error(active.url)
     if problem:
         raise click.ClickException(f"Control Plane {active.name!r} of the CLI configuration: address {problem}")
-    token = _token(given.get("token") or os.environ.get(TOKEN_ENV) or active.token or None,
-                   given.get("api_token_file") or os.environ.get(TOKEN_FILE_ENV) or active.token_file or None)
+    token = (_token(given.get("token"), given.get("api_token_file")) or _env_token()
+             or _token(active.token, active.token_file))
     ca_file = given.get("ca_cert_file") or os.environ.get(CA_CERT_ENV) or active.ca_cert_file or None
     return ApiSettings(active.url.rstrip("/"), token, Path(str(ca_file)) if ca_file else None, active.name)
 
 
 def _token(token: object, token_file: object) -> str | None:
-    """The token given, else the one read from `token_file` (whitespace stripped)."""
+    """The token given, else the one read from `token_file` (whitespace stripped); one source's pair (the
+    options, the environment, the active control plane), so a file given as an option beats a token from the
+    environment."""
     if token:
         return str(token)
     if not token_file:
