@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from controlplane.resources.kind import Kind
+from controlplane.xds.envoy_version import EnvoyVersion
 from controlplane.xds.inspect import DataplaneView, XdsView
 
 
@@ -19,6 +20,10 @@ class Inspector(Protocol):
 
     def policy_dataplanes(self, kind: Kind, mesh: str, name: str) -> list[str]:
         """Dataplanes on which the policy decides."""
+        ...
+
+    def connected_dataplanes(self, mesh: str) -> dict[str, EnvoyVersion | None]:
+        """The mesh's dataplanes with an open ADS stream, and the Envoy version each reported."""
         ...
 
     def dataplane_xds(self, mesh: str, name: str) -> XdsView:

@@ -1,13 +1,28 @@
-"""`controlplane inspect dataplane|<policy kind> NAME -m MESH`: effective tracing for humans."""
+"""`controlplane inspect dataplane NAME | meshes | <policy> NAME`: effective tracing and overviews for humans.
+
+One `inspect <policy>` command per policy kind of the registry (`inspect traffic-trace`, and MeshTrace's once
+it is registered), reading Kuma's generic route `/meshes/{mesh}/{ws}/{name}/dataplanes`.
+"""
 
 from __future__ import annotations
 
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Final
+
 import click
 
-from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, seg
-from controlplane.cli.output import OUTPUT_FORMATS, dump
+from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, client_options, seg
+from controlplane.cli.completion import complete_name
+from controlplane.cli.output import OUTPUT_FORMATS, dump, plain_table
+from controlplane.resources.dataplane import DATAPLANE
 from controlplane.resources.kind import Kind
+from controlplane.resources.mesh import tracing_column
 from controlplane.resources.registry import KINDS
+
+PAGE_SIZE: Final = 1000
+NO_DATAPLANES: Final = "no dataplanes"
 
 
 def _fetch(client: ApiClient, path: str, what: str) -> dict[str, object]:
@@ -67,19 +82,17 @@ def render_dataplane(policies: dict[str, object], xds: dict[str, object]) -> str
 
 
 @click.group()
-@api_url_option
-@click.pass_context
-def inspect(ctx: click.Context, api_url: str) -> None:
-    """Show effective tracing and the xDS config of proxies."""
-    ctx.obj = api_url
+@client_options
+def inspect() -> None:
+    """Show effective tracing and the xDS config of proxies, mesh overviews, and what a policy selects."""
 
 
 @inspect.command("dataplane")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_name(lambda ctx: DATAPLANE))
 @click.option("-m", "--mesh", default="default", show_default=True)
 @click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True)
-@click.pass_obj
-def inspect_dataplane(api_url: str, name: str, mesh: str, output: str) -> None:
+@api_url_option
+def inspect_dataplane(name: str, mesh: str, output: str, api_url: str) -> None:
     """Matched TrafficTrace, effective backend and sampling, per-listener tracing, xDS versions and NACKs."""
     client = ApiClient(api_url)
     what = f'Dataplane with name "{name}" in mesh "{mesh}"'
@@ -91,23 +104,74 @@ def inspect_dataplane(api_url: str, name: str, mesh: str, output: str) -> None:
     click.echo(render_dataplane(policies, xds))
 
 
-def _policy_command(kind: Kind) -> click.Command:
-    """`inspect <policy kind> NAME`: the proxies the policy targets (kumactl's `inspect traffic-trace`)."""
+@inspect.command("meshes")
+@click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True)
+@api_url_option
+def inspect_meshes(output: str, api_url: str) -> None:
+    """Per mesh: dataplanes online/total, policies of each kind, tracing backends (kumactl's columns)."""
+    client = ApiClient(api_url)
+    insights = list(all_items(client, "/mesh-insights"))
+    if output != "table":
+        click.echo(dump({"total": len(insights), "items": insights, "next": None}, output))
+        return
+    meshes = {str(m.get("name")): m for m in all_items(client, "/meshes")}
+    click.echo(render_meshes(insights, meshes))
 
+
+def render_meshes(insights: list[dict[str, object]], meshes: dict[str, dict[str, object]]) -> str:
+    """kumactl's `inspect meshes` table: MESH, DATAPLANES (online/total), one count column per policy kind
+    of the registry, then this control plane's TRACING column (the mesh's backends, as `get meshes`)."""
+    kinds = KINDS.policies()
+    headers = ["MESH", "DATAPLANES", *(kind.plural_display_name.upper() for kind in kinds), "TRACING"]
+    rows = []
+    for insight in insights:
+        dataplanes = insight.get("dataplanes")
+        stats = dataplanes if isinstance(dataplanes, dict) else {}
+        policies = insight.get("policies")
+        counts = policies if isinstance(policies, dict) else {}
+        name = str(insight.get("name"))
+        cells = [name, f"{stats.get('online', 0)}/{stats.get('total', 0)}"]
+        cells += [str((counts.get(kind.name) or {}).get("total", 0)) for kind in kinds]
+        cells.append(tracing_column(meshes.get(name, {}), datetime.now(UTC)))
+        rows.append(cells)
+    return plain_table(headers, rows)
+
+
+def all_items(client: ApiClient, path: str) -> Iterator[dict[str, object]]:
+    """Every item of a list route, following its `next` links."""
+    page: str | None = f"{path}?size={PAGE_SIZE}"
+    while page is not None:
+        body = client.request("GET", page).body
+        if not isinstance(body, dict):
+            raise click.ClickException(f"unexpected response for {page}: {body!r}")
+        yield from (item for item in body.get("items") or [] if isinstance(item, dict))
+        next_url = body.get("next")
+        page = _path_and_query(next_url) if isinstance(next_url, str) and next_url else None
+
+
+def _path_and_query(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _policy_command(kind: Kind) -> click.Command:
     @click.command(kind.singular, help=f"Data plane proxies the {kind.name} applies to.")
-    @click.argument("name")
+    @click.argument("name", shell_complete=complete_name(lambda ctx: kind))
     @click.option("-m", "--mesh", default="default", show_default=True)
-    @click.pass_obj
-    def inspect_policy(api_url: str, name: str, mesh: str) -> None:
+    @api_url_option
+    def inspect_policy(name: str, mesh: str, api_url: str) -> None:
         body = _fetch(ApiClient(api_url), f"/meshes/{seg(mesh)}/{kind.ws_path}/{seg(name)}/dataplanes",
                       f'{kind.name} with name "{name}" in mesh "{mesh}"')
-        click.echo("Affected data plane proxies:")
-        items = body.get("items")
-        for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict):
-                click.echo(f"  {item.get('name')}")
+        click.echo(render_policy_dataplanes(body))
 
     return inspect_policy
+
+
+def render_policy_dataplanes(body: dict[str, object]) -> str:
+    """kumactl's `inspect <policy>` text (a header, a blank line, one proxy per line), or that there are none."""
+    items = body.get("items")
+    names = [str(i.get("name")) for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    return "Affected data plane proxies:\n\n" + ("\n".join(f"  {n}" for n in names) if names else NO_DATAPLANES)
 
 
 for _kind in KINDS.policies():

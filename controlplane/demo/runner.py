@@ -23,7 +23,7 @@ import structlog
 import yaml
 
 from controlplane.cli.apply import apply_all, decode_all
-from controlplane.cli.client import ApiClient
+from controlplane.cli.client import ApiClient, ApiSettings
 from controlplane.cli.run import RunConfig, running
 from controlplane.dataplane.bootstrap import ReconnectBackoff, build_bootstrap
 from controlplane.dataplane.envoy import EnvoyProcess, running_envoy
@@ -77,7 +77,7 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event, serving: asyncio.E
         receiver = None if options.zipkin_url else await _start_receiver(stack)
         collector = options.zipkin_url or (receiver.url if receiver else "")
         progress(f"built-in zipkin receiver at {collector}" if receiver else f"spans go to {collector}")
-        client = ApiClient(api_url)
+        client = ApiClient(api_url, ApiSettings(api_url))  # its own control plane: no CLI configuration
         await _apply(client, mesh_yaml(collector) + "---\n" + TRAFFIC_TRACE_YAML)
         progress("applied Mesh default (zipkin backend jaeger-collector) and TrafficTrace trace-all-traffic")
         hops = await _start_services(stack)

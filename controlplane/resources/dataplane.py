@@ -135,12 +135,21 @@ def canonicalize_dataplane(spec: Document) -> None:
 
 
 def tags_column(item: Item, now: datetime) -> str:
+    """kumactl's TAGS (`TagSet().String()`): every inbound's tags, a tag's distinct values sorted and joined
+    with commas (`kuma.io/service=metrics,mobile version=v1`)."""
     networking = item.get("networking")
     inbound = networking.get("inbound", []) if isinstance(networking, dict) else []
-    tags: dict[str, str] = {}
+    tags: dict[str, set[str]] = {}
     for i in inbound if isinstance(inbound, list) else []:
-        tags.update(i.get("tags", {}) if isinstance(i, dict) else {})
-    return " ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+        for name, value in (i.get("tags") or {}).items() if isinstance(i, dict) else ():
+            tags.setdefault(str(name), set()).add(str(value))
+    return " ".join(f"{k}={','.join(sorted(v))}" for k, v in sorted(tags.items()))
+
+
+def address_column(item: Item, now: datetime) -> str:
+    """kumactl's ADDRESS: the advertised address if any (this control plane has none), else the address."""
+    networking = item.get("networking")
+    return str(networking.get("address", "")) if isinstance(networking, dict) else ""
 
 
 DATAPLANE: Final = Kind(
@@ -151,6 +160,7 @@ DATAPLANE: Final = Kind(
     mesh_scoped=True,
     spec_type=mesh_pb2.Dataplane,
     validate=validate_dataplane,
-    columns=(columns.MESH, columns.NAME, Column("TAGS", tags_column), columns.AGE),
+    columns=(columns.MESH, columns.NAME, Column("TAGS", tags_column), Column("ADDRESS", address_column),
+             columns.AGE),
     canonicalize=canonicalize_dataplane,
 )

@@ -9,6 +9,7 @@ identity.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,11 +78,24 @@ class Kind:
     """Warnings for a valid spec that will not do anything as its mesh stands (shown by the API and `apply`)."""
     policy: bool = False
     """A policy kind (selects proxies, has a plugin in controlplane/policies/)."""
+    target_ref: bool = False
+    """A policy selecting proxies with a top-level `targetRef` (Kuma's new policies, `isTargetRef`)."""
 
     @property
     def value(self) -> str:
         """Kuma's type string; kept under this name because the stores persist it."""
         return self.name
+
+    @property
+    def singular_display_name(self) -> str:
+        """`Traffic Trace`: Kuma's display name, the type name split into words."""
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", self.name)
+
+    @property
+    def plural_display_name(self) -> str:
+        """`Traffic Traces`, `Meshes` (Kuma's `_resources` names and kumactl's `inspect meshes` headers)."""
+        words = self.singular_display_name
+        return words + ("es" if words.endswith(("s", "sh", "ch", "x", "z")) else "s")
 
     def new_spec(self) -> Message:
         return self.spec_type()

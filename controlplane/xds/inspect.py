@@ -17,8 +17,9 @@ from controlplane.resources.dataplane import DATAPLANE
 from controlplane.resources.kind import Kind
 from controlplane.resources.model import ResourceKey
 from controlplane.xds.cache import SnapshotCache
+from controlplane.xds.envoy_version import EnvoyVersion
 from controlplane.xds.generate.notes import ListenerNote
-from controlplane.xds.node import node_id
+from controlplane.xds.node import node_id, parse_node_id
 from controlplane.xds.observer import NodeStatus, StatusRegistry
 from controlplane.xds.reconciler import Reconciler
 from controlplane.xds.snapshot import Snapshot
@@ -70,6 +71,17 @@ class XdsInspector:
             if record is not None and name in record.policies.decision(kind).matched:
                 names.append(dataplane)
         return names
+
+    def connected_dataplanes(self, mesh: str) -> dict[str, EnvoyVersion | None]:
+        """The dataplanes of `mesh` with an open ADS stream, with the Envoy version each reported. A stream
+        whose node names no registered dataplane (not yet, or no longer) does not count."""
+        registered = self.reconciler.world.mesh(mesh).dataplanes
+        found: dict[str, EnvoyVersion | None] = {}
+        for node, version in self.status.connected_versions().items():
+            parsed = parse_node_id(node)  # streams are opened only for valid ids (server.py)
+            if parsed.mesh == mesh and parsed.name in registered:
+                found[parsed.name] = version
+        return found
 
     def dataplane_xds(self, mesh: str, name: str) -> XdsView:
         node = self._check_dataplane(mesh, name)

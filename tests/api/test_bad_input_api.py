@@ -113,9 +113,9 @@ URL_CASES = [
 ]
 SCHEMA_CASES = [
     Case("unknown-top-level-field", "/meshes/x", {"type": "Mesh", "name": "x", "tracng": {}},
-         expected=invalid(CREATE, ("tracng", 'unknown field "tracng". Valid fields: type, name, tracing'))),
+         expected=invalid(CREATE, ("tracng", 'unknown field "tracng". Valid fields: type, name, labels, tracing'))),
     Case("unknown-traffic-trace-field", f"{TT}/t", tt("t", selectors=[{"match": {"a": "b"}}], backnd="x"),
-         expected=invalid(CREATE, ("backnd", 'unknown field "backnd". Valid fields: type, name, mesh, selectors, conf'))),
+         expected=invalid(CREATE, ("backnd", 'unknown field "backnd". Valid fields: type, name, mesh, labels, selectors, conf'))),
     Case("unknown-zipkin-conf-field", "/meshes/x",
          mesh("x", {"name": "z", "type": "zipkin", "conf": {"urll": "http://a:9411/api/v2/spans"}}),
          expected=invalid(CREATE, (backend_path(0, "config.urll"),

@@ -44,18 +44,19 @@ TRACE_ALL_CANONICAL = {
     "type": "TrafficTrace",
     "mesh": "default",
     "name": "trace-all-traffic",
+    "labels": {"kuma.io/mesh": "default"},
     "selectors": [{"match": {"kuma.io/service": "*"}}],
     "conf": {"backend": "jaeger-collector"},
 }
 
 
 def traffic_trace(mesh: str, name: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "TrafficTrace", "mesh": mesh, "name": name,
+    return {"type": "TrafficTrace", "mesh": mesh, "name": name, "labels": {"kuma.io/mesh": mesh},
             "selectors": [{"match": {"kuma.io/service": "*"}}], **extra}
 
 
 def dataplane(mesh: str, name: str) -> dict[str, Any]:
-    return {"type": "Dataplane", "mesh": mesh, "name": name, "networking": {
+    return {"type": "Dataplane", "mesh": mesh, "name": name, "labels": {"kuma.io/mesh": mesh}, "networking": {
         "address": "10.0.0.1",
         "inbound": [{"port": 8080, "servicePort": 80, "tags": {"kuma.io/service": "web"}}],
     }}
@@ -67,12 +68,13 @@ async def put_ok(api: Api, path: str, body: dict[str, Any]) -> None:
 
 
 async def test_index(api: Api) -> None:
-    """GET / answers the index document."""
+    """GET / answers Kuma's index document (the ids are checked in test_kuma_read_endpoints.py)."""
     reply = await api.get("/")
-    assert (reply.status, reply.body) == (200, {
+    assert reply.status == 200 and {"instanceId", "clusterId"} <= set(reply.body)
+    assert {k: v for k, v in reply.body.items() if k not in ("instanceId", "clusterId")} == {
         "hostname": socket.gethostname(), "tagline": "Kuma-compatible tracing control plane",
-        "version": __version__, "product": "controlplane",
-    })
+        "version": __version__, "product": "controlplane", "gui": "",
+    }
 
 
 @BOTH_STORES
@@ -145,7 +147,8 @@ async def test_missing_type_name_and_mesh_are_taken_from_the_url(api: Api) -> No
     trace = await api.put("/meshes/bare/traffic-traces/t", {"selectors": [{"match": {"app": "web"}}]})
     assert trace.status == 201
     assert strip_times((await api.get("/meshes/bare/traffic-traces/t")).body) == {
-        "type": "TrafficTrace", "mesh": "bare", "name": "t", "selectors": [{"match": {"app": "web"}}],
+        "type": "TrafficTrace", "mesh": "bare", "name": "t", "labels": {"kuma.io/mesh": "bare"},
+        "selectors": [{"match": {"app": "web"}}],
     }
 
 

@@ -78,6 +78,15 @@ def broken_values(param: click.Parameter, world: World) -> list[Broken]:
                 Broken(world.foreign_url, "not-the-api-404-empty"),
                 Broken("ftp://127.0.0.1:5681", "wrong-scheme", (flag,), at_parse=True),
                 Broken("http://no-such-host.invalid:5681", "unreachable-host")]
+    if name == "address":  # `config control-planes add --address`: checked like --api-url, then connected to
+        return [Broken("ftp://127.0.0.1:5681", "wrong-scheme", (flag,), at_parse=True),
+                Broken(f"http://127.0.0.1:{world.ads_port}", "ads-port"),
+                Broken(world.foreign_url, "not-the-api-404-empty"),
+                Broken("http://no-such-host.invalid:5681", "unreachable-host")]
+    if name == "control_plane":  # `config control-planes switch|remove --name`
+        return [Broken("no-such-control-plane", "unknown-control-plane")]
+    if name == "shell":
+        return [Broken("powershell", "unknown-shell", at_parse=True)]
     if name == "store_url":
         database = f"{world.missing_dir}/x.db"
         return [Broken("mysql://x", "bad-store-url"), Broken(f"sqlite:{database}", "store-in-missing-dir", (database,))]
@@ -96,7 +105,8 @@ def broken_values(param: click.Parameter, world: World) -> list[Broken]:
 def fillers(world: World) -> dict[str, str]:
     """Working values for parameters a command needs to get as far as the broken one."""
     return {"mesh": "default", "name": "web-1", "type_arg": "mesh", "path": str(world.dataplane_file),
-            "port": str(free_port()), **OPTIONAL_FILLERS}
+            "port": str(free_port()), "address": world.server.url, "control_plane": "local", "shell": "bash",
+            **OPTIONAL_FILLERS}
 
 
 OPTIONAL_FILLERS = {

@@ -29,7 +29,7 @@ ZIPKIN_CANONICAL = {"type": "Mesh", "name": "default", "tracing": {
     "backends": [{"name": "jaeger-collector", "sampling": 100.0, "type": "zipkin", "conf": {"url": JAEGER_URL}}],
 }}
 TRACE_ALL_CANONICAL = {"type": "TrafficTrace", "mesh": "default", "name": "trace-all-traffic",
-                       "selectors": [{"match": {"kuma.io/service": "*"}}], "conf": {"backend": "jaeger-collector"}}
+                       "labels": {"kuma.io/mesh": "default"}, "selectors": [{"match": {"kuma.io/service": "*"}}], "conf": {"backend": "jaeger-collector"}}
 
 
 def without_times(doc: dict[str, Any]) -> dict[str, Any]:
@@ -131,8 +131,8 @@ def test_get_pages_with_hint(server: Server) -> None:
         apply(server, "-f", "-", stdin=f"type: Mesh\nname: {name}\n")
     result = run_cli("get", "meshes", "--size", "1", url=server.url)
     lines = result.stdout.splitlines()
-    assert (result.returncode, len(lines)) == (0, 3)
-    assert lines[-1] == "Rerun command with --offset=1 argument to retrieve more resources"
+    assert (result.returncode, len(lines)) == (0, 4)
+    assert lines[-2:] == ["", "Rerun command with --offset=1 argument to retrieve more resources"]
 
 
 def test_var_substitution(server: Server, tmp_path: Path) -> None:

@@ -243,4 +243,5 @@ MESH_TRACE: Final = Kind(
     canonicalize=canonicalize,
     warnings=warnings_of,
     policy=True,
+    target_ref=True,
 )

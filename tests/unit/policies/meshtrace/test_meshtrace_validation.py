@@ -79,7 +79,7 @@ def test_schema_failure_hides_validate_violations() -> None:
 def test_spec_is_required_and_top_level_fields_are_strict() -> None:
     assert violations({"type": "MeshTrace", "name": "x", "mesh": "default"}) == [("spec", "in body is required")]
     assert violations(meshtrace({"default": {"backends": []}}, selectors=[])) == [
-        ("selectors", 'unknown field "selectors". Valid fields: type, name, mesh, spec')]
+        ("selectors", 'unknown field "selectors". Valid fields: type, name, mesh, labels, spec')]
 
 
 @pytest.mark.parametrize(("ref", "expected"), [
