@@ -36,13 +36,21 @@ from controlplane.resources.registry import KINDS
 from controlplane.store.base import Change, ChangeKind, Store
 from controlplane.xds.cache import Published, SnapshotCache
 from controlplane.xds.entries import ResourceInterner
-from controlplane.xds.generate.context import MeshContext, Proxy, build_mesh_context, build_proxy, service_of
+from controlplane.xds.generate.context import (
+    MeshContext,
+    Proxy,
+    Topology,
+    build_mesh_context,
+    build_proxy,
+    build_topology,
+    service_of,
+)
 from controlplane.xds.generate.generators import Generation, generate
 from controlplane.xds.generate.notes import ListenerNote
 from controlplane.xds.generate.resource_set import DuplicateResourceError
 from controlplane.xds.node import node_id
 from controlplane.xds.snapshot import Snapshot
-from controlplane.xds.world import World
+from controlplane.xds.world import MeshResources, World
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +119,8 @@ class Reconciler:
         self.records: dict[str, ProxyRecord] = {}
         """Node id → what the last pass decided and generated for it."""
         self._interner: ResourceInterner = cache.interner
+        self._topologies: dict[str, tuple[int, Topology]] = {}
+        """Mesh → (the World revision of its Dataplanes, their topology)."""
         self._observers = tuple(observers)
         self.ready = asyncio.Event()
 
@@ -227,10 +237,12 @@ class Reconciler:
         """Regenerate the proxies of `mesh` that `dirty` selects (all of them when dirty is None)."""
         group = self.world.mesh(mesh)
         if group.mesh is None:
+            self._topologies.pop(mesh, None)
             for name in list(group.dataplanes):
                 self._forget(mesh, name)
             return
-        ctx = build_mesh_context(group.mesh, group.all_policies(), list(group.dataplanes.values()))
+        topology = self._topology(mesh, group)
+        ctx = build_mesh_context(group.mesh, group.all_policies(), topology=topology)
         explicit = dirty.proxies.get(mesh, set()) if dirty is not None else set()
         policy = dirty is None or mesh in dirty.policy_meshes
         todo: list[tuple[str, Proxy]] = []
@@ -256,6 +268,15 @@ class Reconciler:
             log.info("mesh_regenerated", mesh=mesh, proxies=len(todo), changed=outcomes[Published.CHANGED],
                      unchanged=outcomes[Published.UNCHANGED], refused=outcomes[Published.REFUSED],
                      seconds=round(time.perf_counter() - began, 4))
+
+    def _topology(self, mesh: str, group: MeshResources) -> Topology:
+        """The mesh's topology, rebuilt only when its Dataplanes changed (keeping unchanged destinations)."""
+        kept = self._topologies.get(mesh)
+        if kept is not None and kept[0] == group.revision:
+            return kept[1]
+        topology = build_topology(list(group.dataplanes.values()), kept[1] if kept is not None else None)
+        self._topologies[mesh] = (group.revision, topology)
+        return topology
 
     def _publish(self, ctx: MeshContext, node: str, proxy: Proxy, started: float) -> Published:
         began = time.perf_counter()

@@ -8,6 +8,7 @@ policy kinds: Mesh and Dataplane are the core kinds it knows by name, every othe
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,9 @@ class MeshResources:
     mesh: Resource | None = None
     policies: dict[Kind, dict[str, Resource]] = field(default_factory=dict)
     dataplanes: dict[str, Resource] = field(default_factory=dict)
+    revision: int = 0
+    """Changes whenever `dataplanes` does, to a value never used before in this World: equal revisions mean
+    the same Dataplanes (the reconciler keeps the mesh's topology while it stays the same)."""
     clients: dict[str, set[str]] = field(default_factory=dict)
     """Service → names of the dataplanes with an outbound to it. A dataplane change must regenerate its
     clients (their endpoints changed); an index keeps that O(clients) instead of a scan of the mesh per
@@ -59,6 +63,7 @@ class World:
 
     def __init__(self) -> None:
         self._meshes: dict[str, MeshResources] = {}
+        self._revisions = itertools.count(1)
 
     @staticmethod
     def mesh_of(key: ResourceKey) -> str:
@@ -88,6 +93,7 @@ class World:
                 group.index(previous, add=False)
             group.dataplanes[resource.name] = resource
             group.index(resource, add=True)
+            group.revision = next(self._revisions)
         else:
             group.bucket(resource.kind)[resource.name] = resource
         return previous
@@ -103,6 +109,7 @@ class World:
         elif key.kind is DATAPLANE:
             del group.dataplanes[key.name]
             group.index(previous, add=False)
+            group.revision = next(self._revisions)
         else:
             del group.bucket(key.kind)[key.name]
         if group.empty():

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from controlplane.policies.plugins import PreparedPolicies, ProxyPolicies, decide, prepare_policies
 from controlplane.resources.addresses import is_unspecified_ip
+from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.kind import Kind
 from controlplane.resources.model import Resource
 from controlplane.resources.protocol import Protocol, infer_protocol
 from controlplane.resources.tags import SERVICE_TAG, ZONE_TAG
 from controlplane.tracing.backend import EffectiveTracing
+from controlplane.xds.generate import names
 from controlplane.xds.node import node_id
 
 LEGACY_SERVICE_TAG: Final = "service"
@@ -69,6 +72,32 @@ class Destination:
     endpoints_key: ContentKey
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Topology:
+    """Who serves what in a mesh: its Dataplanes by name and every served service as a destination.
+
+    Depends on the Dataplanes only, so a Mesh or policy change keeps it; `build_topology` also keeps the
+    `Destination` objects of services whose endpoints did not change, so generator inputs naming them
+    compare by identity (generators.py).
+    """
+
+    dataplanes: tuple[Resource, ...]
+    destinations: Mapping[str, Destination]
+
+
+def build_topology(dataplanes: Sequence[Resource], previous: Topology | None = None) -> Topology:
+    """Index the Dataplanes of a mesh (sorted by name, so everything after is order-independent)."""
+    ordered = tuple(sorted(dataplanes, key=lambda resource: resource.name))
+    before = previous.destinations if previous is not None else {}
+    destinations: dict[str, Destination] = {}
+    for service, group in _index_endpoints(ordered).items():
+        destination = Destination(service, group, infer_protocol(e.tags for e in group),
+                                  ContentKey(*((e.address, e.port, e.zone) for e in group)))
+        old = before.get(service)
+        destinations[service] = old if old is not None and old == destination else destination
+    return Topology(ordered, MappingProxyType(destinations))
+
+
 @dataclass(frozen=True, slots=True)
 class MeshContext:
     """Everything generation needs about one mesh; build it with `build_mesh_context`."""
@@ -93,8 +122,21 @@ class MeshContext:
 
 
 @dataclass(frozen=True, slots=True)
+class InboundView:
+    """One inbound with a service, as the inbound generators read it."""
+
+    inbound: Any
+    service: str
+    service_port: int
+    route_name: str
+
+
+@dataclass(frozen=True)
 class Proxy:
-    """The Dataplane being configured plus its policy decisions (so generators never re-run matching)."""
+    """The Dataplane being configured plus its policy decisions (so generators never re-run matching).
+
+    The views of the Dataplane the generators share (inbounds, outbounds, identifying service) are derived
+    on first use, once per proxy and pass, instead of once per generator and its inputs."""
 
     dataplane: Resource
     policies: ProxyPolicies
@@ -109,20 +151,47 @@ class Proxy:
         """`<mesh>.<name>`, the node id used in errors and as the cache key."""
         return node_id(self.dataplane.mesh, self.dataplane.name)
 
+    @cached_property
+    def outbounds(self) -> tuple[tuple[Any, str], ...]:
+        """(outbound, service) of every outbound, by address and port; ValueError for one without service."""
+        out = []
+        for outbound in sorted(self.dataplane.spec.networking.outbound, key=lambda o: (o.address, o.port)):
+            service = service_of(outbound.tags)
+            if not service:
+                raise ValueError(f"outbound on port {outbound.port} has no kuma.io/service tag")
+            out.append((outbound, service))
+        return tuple(out)
 
-def build_mesh_context(mesh: Resource, policies: Iterable[Resource], dataplanes: Sequence[Resource]) -> MeshContext:
-    """Index a mesh once. `policies` are the mesh's policies of any kinds. Inputs are sorted by name so the
-    context (and all output) is order-independent."""
-    ordered = tuple(sorted(dataplanes, key=lambda resource: resource.name))
+    @cached_property
+    def inbounds(self) -> tuple[InboundView, ...]:
+        """Every inbound with a service, by port, with its route name (`inbound:<service>` when all the
+        service's inbounds reach one application port, else `inbound:<service>:<port>`)."""
+        inbounds = [i for i in self.dataplane.spec.networking.inbound if i.tags.get(SERVICE_TAG)]
+        ports: dict[str, set[int]] = {}
+        for inbound in inbounds:
+            ports.setdefault(inbound.tags[SERVICE_TAG], set()).add(inbound.service_port or inbound.port)
+        out = []
+        for inbound in sorted(inbounds, key=lambda inbound: inbound.port):
+            service = inbound.tags[SERVICE_TAG]
+            service_port = inbound.service_port or inbound.port
+            route_name = names.inbound_route_name(service, None if len(ports[service]) == 1 else service_port)
+            out.append(InboundView(inbound, service, service_port, route_name))
+        return tuple(out)
+
+    @cached_property
+    def identifying_service(self) -> str:
+        return identifying_service(self.dataplane.spec)
+
+
+def build_mesh_context(mesh: Resource, policies: Iterable[Resource], dataplanes: Sequence[Resource] = (), *,
+                       topology: Topology | None = None) -> MeshContext:
+    """Index a mesh once. `policies` are the mesh's policies of any kinds; the Dataplanes come as a list or
+    as their `topology` (the reconciler keeps it while no Dataplane of the mesh changes)."""
+    topology = topology if topology is not None else build_topology(dataplanes)
     by_kind: dict[Kind, list[Resource]] = {}
     for policy in policies:
         by_kind.setdefault(policy.kind, []).append(policy)
-    destinations = {
-        service: Destination(service, group, infer_protocol(e.tags for e in group),
-                             ContentKey(*((e.address, e.port, e.zone) for e in group)))
-        for service, group in _index_endpoints(ordered).items()
-    }
-    return MeshContext(mesh=mesh, dataplanes=ordered, destinations=MappingProxyType(destinations),
+    return MeshContext(mesh=mesh, dataplanes=topology.dataplanes, destinations=topology.destinations,
                        policies=prepare_policies(mesh, by_kind))
 
 
