@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -143,6 +143,14 @@ class EffectiveTracing:
     service_per_inbound: bool = True
     """An inbound's spans are reported under the inbound's own service (TrafficTrace, Kuma's tracing
     configurer); False: under the proxy's identifying service on every listener (MeshTrace's plugin)."""
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        # Hashed for every listener of every proxy (block keys, generator inputs): compute it once.
+        object.__setattr__(self, "_hash", hash((self.backend, self.sampling, self.tags, self.service_per_inbound)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def block_key(self, site: HcmSite) -> Hashable:
         """Content key of `block(site)`: equal keys give byte-identical blocks."""

@@ -56,6 +56,7 @@ class MeshTraces(Prepared):
     mesh-wide change every proxy has the same one, so merging and parsing happens once, not per proxy."""
 
     policies: tuple[_Policy, ...]
+    # matched policies' names, in merge order -> the decision they make together
     _merged: dict[tuple[str, ...], Decision] = field(default_factory=dict, compare=False, repr=False)
 
 
