@@ -13,8 +13,8 @@ changes to the control plane (HTTP API) and to the floor server (pre-built state
 | S4  | mesh + mesh-wide trace              | every stream dropped, reconnecting within `spread` s           |
 | S5  | mesh + mesh-wide trace, 1 NACKing   | sampling changes; proxy 0 NACKs LDS: no resend loop            |
 | S6  | S2a at several N (driver loops)     |                                                                |
-| S2m | mesh with backend, no policy        | S2a with MeshTrace: the merging pair (`meshtrace_docs`) on / off |
-| S2t | same                                | TrafficTrace vs MeshTrace in one run, per round: TT on, TT sampling 50, TT off; MT on, MT sampling 50, MT off (the offs not measured); compared per round |
+| S2m | mesh with backend, MeshTrace `defaults` (`backends: []`) | S2a with MeshTrace: `tracing` on (merged with `defaults`) / off |
+| S2t | mesh with backend, no policy        | TrafficTrace vs MeshTrace in one run, per round: TT on, TT sampling 50, (TT off); (MT defaults), MT on, MT sampling 50, (MT off); compared per round |
 """
 
 from __future__ import annotations
@@ -134,22 +134,26 @@ def build_plan(scenario: str, workload: Workload, rounds: int, extra: Sequence[P
 
 
 def _policy_plan(scenario: str, base: tuple[Doc, ...], rounds: int) -> Plan:
-    """S2m: MeshTrace (the merging pair) on / off. S2t: the same toggle and a sampling change, for TrafficTrace
-    and for MeshTrace in turn within each round, so each MeshTrace figure has a TrafficTrace twin measured a
-    minute apart on the same machine (the machine is shared: only same-run ratios mean anything)."""
+    """S2m: MeshTrace on / off with every proxy merging two policies (`meshtrace_docs`: `defaults` stays, the
+    toggle is `tracing`). S2t: the same toggle and a sampling change, for TrafficTrace and for MeshTrace in
+    turn within each round, so each MeshTrace figure has a TrafficTrace twin measured a minute apart on the
+    same machine (it is shared: only same-run ratios mean anything). Every measured change is one PUT, as
+    S2a's (two PUTs in a row would take the full debounce instead of the first gap)."""
     trace_all = traffic_trace_doc("all")
     defaults, tracing = meshtrace_docs()
-    meshtrace_on = Change("MeshTrace on", puts=(defaults, tracing), group="mt-toggle")
-    meshtrace_off = Change("MeshTrace off", deletes=(tracing, defaults), measured=False)
+    meshtrace_on = Change("MeshTrace on", puts=(tracing,), group="mt-toggle")
+    meshtrace_off = Change("MeshTrace off", deletes=(tracing,), measured=False)
     if scenario == "S2m":
-        return Plan(scenario, base, tuple(c for _ in range(rounds) for c in (meshtrace_on, meshtrace_off)))
+        return Plan(scenario, (*base, defaults), tuple(c for _ in range(rounds) for c in (meshtrace_on, meshtrace_off)))
     changes = [c for _ in range(rounds) for c in (
         Change("TrafficTrace on", puts=(trace_all,), group="tt-toggle"),
         Change("TrafficTrace sampling 50", puts=(mesh_doc(sampling=50.0),), group="tt-sampling"),
         Change("TrafficTrace off", puts=(mesh_doc(),), deletes=(trace_all,), measured=False),
+        Change("MeshTrace defaults", puts=(defaults,), measured=False),  # `backends: []`: no config change
         meshtrace_on,
         Change("MeshTrace sampling 50", puts=(meshtrace_docs(sampling=50.0)[0],), group="mt-sampling"),
-        meshtrace_off)]
+        Change("MeshTrace off", puts=(defaults,), deletes=(tracing,), measured=False),
+        Change("MeshTrace defaults off", deletes=(defaults,), measured=False))]
     comparisons = (("toggle", "tt-toggle", "mt-toggle"), ("sampling", "tt-sampling", "mt-sampling"))
     return Plan(scenario, base, tuple(changes), comparisons=comparisons)
 

@@ -113,14 +113,17 @@ def test_s2t_interleaves_traffictrace_and_meshtrace_rounds() -> None:
     workload = generate_workload(6, reach=2)
     plan = build_plan("S2t", workload, rounds=2)
     docs, targets = states_of(plan)
-    assert [(c.label, c.group) for c in plan.changes[:6]] == [
+    assert [(c.label, c.group) for c in plan.changes[:8]] == [
         ("TrafficTrace on", "tt-toggle"), ("TrafficTrace sampling 50", "tt-sampling"), ("TrafficTrace off", ""),
-        ("MeshTrace on", "mt-toggle"), ("MeshTrace sampling 50", "mt-sampling"), ("MeshTrace off", "")]
-    assert [c.measured for c in plan.changes] == [True, True, False, True, True, False] * 2
-    assert len(docs) == 5 and targets == [1, 2, 0, 3, 4, 0] * 2  # every round starts from the base state
+        ("MeshTrace defaults", ""), ("MeshTrace on", "mt-toggle"), ("MeshTrace sampling 50", "mt-sampling"),
+        ("MeshTrace off", ""), ("MeshTrace defaults off", "")]
+    assert [c.measured for c in plan.changes] == [True, True, False, False, True, True, False, False] * 2
+    assert all(len(c.puts) + len(c.deletes) == 1 for c in plan.changes if c.measured)  # one PUT, as S2a
+    assert len(docs) == 6 and targets == [1, 2, 0, 3, 4, 5, 3, 0] * 2  # every round ends on the base state
     assert plan.comparisons == (("toggle", "tt-toggle", "mt-toggle"), ("sampling", "tt-sampling", "mt-sampling"))
     toggle_only = build_plan("S2m", workload, rounds=2)
     assert [(c.label, c.measured) for c in toggle_only.changes] == [("MeshTrace on", True), ("MeshTrace off", False)] * 2
+    assert [d["name"] for d in toggle_only.base if d["type"] == "MeshTrace"] == ["defaults"]
 
 
 def _result(group: str, p99: float, cpu: float) -> ChangeResult:
