@@ -18,7 +18,7 @@ from controlplane.api.keys import INSPECTOR
 from controlplane.resources.registry import KINDS
 
 
-def _inspector(request: web.Request) -> Inspector:
+def inspector_of(request: web.Request) -> Inspector:
     inspector = request.app.get(INSPECTOR)
     if inspector is None:
         raise ApiError(503, "Could not inspect", "the xDS server is not running in this process")
@@ -27,19 +27,19 @@ def _inspector(request: web.Request) -> Inspector:
 
 async def dataplane_policies(request: web.Request) -> web.Response:
     m = request.match_info
-    return web.json_response(inspect_views.policies_body(_inspector(request).dataplane(m["mesh"], m["name"])))
+    return web.json_response(inspect_views.policies_body(inspector_of(request).dataplane(m["mesh"], m["name"])))
 
 
 async def policy_dataplanes(request: web.Request) -> web.Response:
     m = request.match_info
     kind = KINDS.by_ws_path(m["ws"])
-    names = _inspector(request).policy_dataplanes(kind, m["mesh"], m["name"])
+    names = inspector_of(request).policy_dataplanes(kind, m["mesh"], m["name"])
     return web.json_response({"total": len(names), "items": [{"mesh": m["mesh"], "name": n} for n in names]})
 
 
 async def dataplane_xds(request: web.Request) -> web.Response:
     m = request.match_info
-    view = _inspector(request).dataplane_xds(m["mesh"], m["name"])
+    view = inspector_of(request).dataplane_xds(m["mesh"], m["name"])
     # Rendering every resource of a big proxy takes long; off the loop, so ADS and /ready keep their latency.
     body = await asyncio.to_thread(lambda: json.dumps(inspect_views.xds_body(view)))
     return web.Response(text=body, content_type="application/json")

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from controlplane.resources.kind import Kind
-from controlplane.xds.inspect import DataplaneView, XdsView
+from controlplane.spans.verdict import Verdict
+from controlplane.xds.ghosts import Ghost
+from controlplane.xds.inspect import DataplaneOverview, DataplaneView, MeshSpans, XdsView
 
 
 class Inspector(Protocol):
@@ -23,4 +25,23 @@ class Inspector(Protocol):
 
     def dataplane_xds(self, mesh: str, name: str) -> XdsView:
         """Config last published for the proxy, with what its stream was sent, ACKed and NACKed."""
+        ...
+
+    def dataplane_overviews(self, mesh: str | None = None) -> list[DataplaneOverview]:
+        """Kuma's DataplaneOverviews of a mesh (or of all meshes), sorted by mesh and name."""
+        ...
+
+    def dataplane_overview(self, mesh: str, name: str) -> DataplaneOverview:
+        ...
+
+    def ghosts(self) -> list[Ghost]:
+        """Connected Envoys whose node id names no Dataplane."""
+        ...
+
+    def spans(self, mesh: str, name: str) -> Verdict:
+        """The verdict on the dataplane's span flow."""
+        ...
+
+    def mesh_spans(self, mesh: str) -> MeshSpans:
+        """Every dataplane of the mesh with its span-flow verdict."""
         ...

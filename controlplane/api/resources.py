@@ -42,7 +42,7 @@ def _key(request: web.Request) -> ResourceKey:
     return ResourceKey(kind, mesh, request.match_info["name"])
 
 
-def _paging(request: web.Request) -> tuple[int, int]:
+def paging(request: web.Request) -> tuple[int, int]:
     try:
         size = int(request.query.get("size", DEFAULT_PAGE_SIZE))
         if not 1 <= size <= MAX_PAGE_SIZE:
@@ -62,7 +62,7 @@ def _paging(request: web.Request) -> tuple[int, int]:
 
 async def list_resources(request: web.Request) -> web.Response:
     kind = _kind(request)
-    size, offset = _paging(request)
+    size, offset = paging(request)
     mesh = request.match_info.get("mesh")
     page = await request.app[STORE].list(kind, mesh, offset=offset, size=size)
     next_url = None

@@ -16,9 +16,9 @@ saw the request fail). Pure: times are given, never read.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from controlplane.spans.stats import COUNTERS, Counts
 
@@ -46,14 +46,23 @@ class Outcome:
         return self.accepted + self.dropped + self.failed
 
 
+def counters(counts: Counts) -> tuple[float, ...]:
+    """The cumulative fields of `counts` (`COUNTERS`), in order."""
+    return cast(tuple[float, ...], tuple(counts)[:_N])
+
+
+def with_counters(values: Iterable[float], gauges: Counts) -> Counts:
+    """`gauges` (its gauges and flags) with `values` as its counters."""
+    return Counts._make([*values, gauges.membership_healthy, gauges.membership_total, gauges.counts_spans])
+
+
 def delta(newer: Counts, older: Counts) -> Counts:
     """Counter differences (gauges and flags from `newer`)."""
-    diffs = [newer[i] - older[i] for i in range(_N)]
-    return Counts(*diffs, newer.membership_healthy, newer.membership_total, newer.counts_spans)
+    return with_counters((a - b for a, b in zip(counters(newer), counters(older), strict=True)), newer)
 
 
 def is_reset(newer: Counts, older: Counts) -> bool:
-    return any(newer[i] < older[i] for i in range(_N))
+    return any(a < b for a, b in zip(counters(newer), counters(older), strict=True))
 
 
 def outcome(d: Counts) -> Outcome:
@@ -107,9 +116,9 @@ class ProxyFlow:
         if previous is None:
             return None
         d = delta(counts, previous.counts)
-        self.totals = Counts(*(self.totals[i] + d[i] for i in range(_N)), counts.membership_healthy,
-                             counts.membership_total, counts.counts_spans)
-        if outcome(d).accepted > 0 or (d.spans_sent > 0 and not outcome(d).reports):
+        self.totals = with_counters((a + b for a, b in zip(counters(self.totals), counters(d), strict=True)), counts)
+        result = outcome(d)
+        if result.accepted > 0 or (d.spans_sent > 0 and not result.reports):
             self.last_accepted_at = at
         return d
 

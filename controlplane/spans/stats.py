@@ -114,9 +114,8 @@ def read_report(families: Iterable[envoy_metrics_pb2.MetricFamily]) -> Counts:
         metric = family.metric[0]
         value = metric.gauge.value if family.type == envoy_metrics_pb2.GAUGE else metric.counter.value
         values[field] = values.get(field, 0.0) + value
-    counters = [values.get(name, 0.0) for name in COUNTERS]
-    return Counts(*counters, values.get("membership_healthy"), values.get("membership_total"),
-                  "spans_sent" in values)
+    return Counts._make([*(values.get(name, 0.0) for name in COUNTERS), values.get("membership_healthy"),
+                         values.get("membership_total"), "spans_sent" in values])
 
 
 def _field_of(name: str) -> str | None:

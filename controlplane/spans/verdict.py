@@ -25,7 +25,7 @@ newest active interval, not the best one, decides, so an outage shows from its f
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from controlplane.policies.plugin import Decision
@@ -77,43 +77,41 @@ class Verdict:
 
 def judge(policies: ProxyPolicies | None, flow: ProxyFlow | None, now: float) -> Verdict:
     """The verdict on a proxy at `now` (see the module docstring for the rules, in order)."""
-    applied = policies.applied if policies is not None else None
     tracing = policies.tracing if policies is not None else None
-    if policies is None or tracing is None:
+    if policies is None or tracing is None or policies.applied is None:
         return _not_traced(policies)
-    assert applied is not None
-    named = {"backend": tracing.backend.name, "backend_type": tracing.backend.type_name, "kind": applied.kind}
+    named = Verdict(State.NO_STATS, "", backend=tracing.backend.name, backend_type=tracing.backend.type_name,
+                    kind=policies.applied.kind)
     latest = flow.latest if flow is not None else None
     if flow is None or latest is None or len(flow.samples) < 2:
         message = ("Envoy has sent one stats report; a verdict needs a second" if latest is not None
                    else "Envoy has not reported its stats (it runs without the control plane's stats sink, "
                         "or has not flushed them yet)")
-        return Verdict(State.NO_STATS, message, **named, last_report=latest.at if latest else None)
-    numbers = {"rates": flow.rates(), "totals": flow.totals, "last_seen": flow.last_accepted_at,
-               "last_report": latest.at}
-    interval = flow.interval() or 0.0
+        return replace(named, message=message, last_report=latest.at if latest else None)
+    base = replace(named, rates=flow.rates(), totals=flow.totals, last_seen=flow.last_accepted_at,
+                   last_report=latest.at)
     quiet = now - latest.at
-    if quiet > max(STALE_INTERVALS * interval, MIN_STALE_S):
-        return Verdict(State.NO_STATS, f"no stats report for {quiet:.0f}s (the Envoy stopped, or its stats "
-                                       "sink cannot reach the control plane)", **named, **numbers)
+    if quiet > max(STALE_INTERVALS * (flow.interval() or 0.0), MIN_STALE_S):
+        return replace(base, message=f"no stats report for {quiet:.0f}s (the Envoy stopped, or its stats sink "
+                                     "cannot reach the control plane)")
     counts = latest.counts
     if counts.membership_total is not None and not counts.membership_healthy:
-        return Verdict(State.UNREACHABLE, "the collector cluster has no healthy endpoint (its address does "
-                                          "not resolve, or it fails health checks)", **named, **numbers,
-                       as_of=latest.at)
+        return replace(base, state=State.UNREACHABLE, as_of=latest.at,
+                       message="the collector cluster has no healthy endpoint (its address does not resolve, "
+                               "or it fails health checks)")
     for at, d in flow.intervals(latest.at - LOOKBACK_S):
         decided = classify(d)
         if decided is not None:
             state, message = decided
             if state is State.NO_SAMPLED:
                 message += _sampling(tracing.sampling)
-            return Verdict(state, message, **named, **numbers, as_of=at)
+            return replace(base, state=state, message=message, as_of=at)
     _, last = next(flow.intervals(float("-inf")))
     if not last.requests:
-        return Verdict(State.NO_TRAFFIC, "no request reached a traced listener in the last interval",
-                       **named, **numbers)
-    return Verdict(State.FLOWING, f"{_n(last.sampled, 'request')} sampled; Envoy has not flushed their spans yet",
-                   **named, **numbers)
+        return replace(base, state=State.NO_TRAFFIC,
+                       message="no request reached a traced listener in the last interval")
+    return replace(base, state=State.FLOWING,
+                   message=f"{_n(last.sampled, 'request')} sampled; Envoy has not flushed their spans yet")
 
 
 def classify(d: Counts) -> tuple[State, str] | None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from controlplane.spans.stats import Counts, read_report, stats_inclusion_list
-
 from spans_helpers import families
+
+from controlplane.spans.stats import Counts, read_report, stats_inclusion_list
 
 # Names as Envoy 1.40 and 1.36 report them (controlplane/spans/stats.py says how they were measured).
 ZIPKIN_UP = {
@@ -48,9 +48,9 @@ def test_the_inclusion_list_keeps_what_read_report_and_the_xds_checks_use() -> N
     rendered = [m.prefix or m.safe_regex.regex for m in stats_inclusion_list()]
     assert rendered == [
         "tracing.", "control_plane.", "listener_manager.", "cluster_manager.",
-        r"^cluster\.(tracing|meshtrace)[_:][^.]*\.(upstream_cx_connect_fail|upstream_cx_none_healthy"
+        (r"^cluster\.(tracing|meshtrace)[_:][^.]*\.(upstream_cx_connect_fail|upstream_cx_none_healthy"
         r"|upstream_rq_timeout|upstream_rq_2xx|upstream_rq_4xx|upstream_rq_5xx|membership_healthy"
-        r"|membership_total)$",
+        r"|membership_total)$"),
         r"^http\.[^.]+\.(tracing\.[a-z_]+|downstream_rq_(total|active|completed))$",
         r"^cluster\.ads_cluster\.(ssl\.[a-z_]+|upstream_cx_connect_fail|upstream_cx_active)$",
     ]

@@ -74,8 +74,8 @@ CASES = [
      State.FLOWING, "2 requests sampled; Envoy has not flushed their spans yet"),
     ("no-healthy-endpoint", [{"cluster.tracing_jaeger.membership_healthy": 0,
                               "cluster.tracing_jaeger.membership_total": 0}] * 2,
-     State.UNREACHABLE, "the collector cluster has no healthy endpoint (its address does not resolve, or it fails "
-                        "health checks)"),
+     State.UNREACHABLE, ("the collector cluster has no healthy endpoint (its address does not resolve, or it fails "
+                        "health checks)")),
 ]
 
 
@@ -105,8 +105,8 @@ def test_no_stats_before_two_reports_and_when_reports_stop() -> None:
         State.NO_STATS, "Envoy has sent one stats report; a verdict needs a second", 0.0)
     stale = judge(traced(), flow_of(up(0), up(1)), STEP + 16.0)
     assert (stale.state, stale.message) == (
-        State.NO_STATS, "no stats report for 16s (the Envoy stopped, or its stats sink cannot reach the control "
-                        "plane)")
+        State.NO_STATS, ("no stats report for 16s (the Envoy stopped, or its stats sink cannot reach the control "
+                        "plane)"))
 
 
 def test_a_verdict_carries_rates_totals_and_when_spans_were_last_accepted() -> None:
