@@ -16,6 +16,7 @@ from controlplane.api.errors import ApiError
 from controlplane.api.inspection import Inspector
 from controlplane.api.keys import INSPECTOR
 from controlplane.resources.registry import KINDS
+from controlplane.xds.admin_tunnel import VIEWS, TunnelTimeout, TunnelUnavailable
 
 
 def inspector_of(request: web.Request) -> Inspector:
@@ -45,8 +46,24 @@ async def dataplane_xds(request: web.Request) -> web.Response:
     return web.Response(text=body, content_type="application/json")
 
 
+async def envoy_view(request: web.Request) -> web.Response:
+    """The Envoy's own view (`config-dump`, `stats`, `clusters`, as kumactl's `inspect dataplane --type`),
+    passed through from its runner; 502 when no runner serves it, 504 when it does not answer."""
+    m = request.match_info
+    try:
+        answer = await inspector_of(request).envoy_admin(m["mesh"], m["name"], m["view"])
+    except TunnelUnavailable as exc:
+        raise ApiError(502, "Could not reach the Envoy", str(exc)) from None
+    except TunnelTimeout as exc:
+        raise ApiError(504, "Could not reach the Envoy", str(exc)) from None
+    if answer.status != 200:
+        raise ApiError(502, "Could not read the Envoy", f"its admin answered HTTP {answer.status}")
+    return web.Response(body=answer.body, content_type=answer.content_type or "text/plain")
+
+
 def add_routes(app: web.Application) -> None:
     policies = "|".join(kind.ws_path for kind in KINDS.policies())
     app.router.add_get("/meshes/{mesh}/dataplanes/{name}/policies", dataplane_policies)
     app.router.add_get("/meshes/{mesh}/dataplanes/{name}/xds", dataplane_xds)
+    app.router.add_get(f"/meshes/{{mesh}}/dataplanes/{{name}}/{{view:{'|'.join(VIEWS)}}}", envoy_view)
     app.router.add_get(f"/meshes/{{mesh}}/{{ws:{policies}}}/{{name}}/dataplanes", policy_dataplanes)

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from controlplane.resources.kind import Kind
 from controlplane.spans.verdict import Verdict
+from controlplane.xds.admin_tunnel import AdminAnswer
 from controlplane.xds.ghosts import Ghost
 from controlplane.xds.inspect import DataplaneOverview, DataplaneView, MeshSpans, XdsView
 
@@ -44,4 +45,8 @@ class Inspector(Protocol):
 
     def mesh_spans(self, mesh: str) -> MeshSpans:
         """Every dataplane of the mesh with its span-flow verdict."""
+        ...
+
+    async def envoy_admin(self, mesh: str, name: str, view: str) -> AdminAnswer:
+        """The dataplane's Envoy's own config dump, stats or clusters (through its runner's admin tunnel)."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import click
@@ -19,6 +20,15 @@ def _fetch(client: ApiClient, path: str, what: str) -> dict[str, object]:
             raise click.ClickException(f"there is no {what}") from None
         raise
     return body if isinstance(body, dict) else {}
+
+
+def _fetch_any(client: ApiClient, path: str, what: str) -> object:
+    try:
+        return client.request("GET", path).body
+    except ApiFailure as exc:
+        if exc.status == 404:
+            raise click.ClickException(f"there is no {what}") from None
+        raise
 
 
 def render_dataplane(policies: dict[str, object], xds: dict[str, object], spans: dict[str, object] | None = None,
@@ -68,16 +78,26 @@ def inspect(ctx: click.Context, api_url: str) -> None:
     ctx.obj = api_url
 
 
+ENVOY_VIEWS = ("config-dump", "stats", "clusters")
+
+
 @inspect.command("dataplane")
 @click.argument("name")
 @click.option("-m", "--mesh", default="default", show_default=True)
 @click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True)
+@click.option("--type", "view", type=click.Choice(("summary", *ENVOY_VIEWS)), default="summary", show_default=True,
+              help="summary: what the control plane decided and whether spans flow; config-dump, stats, clusters: "
+                   "what the Envoy itself holds (proxies run by `dataplane run` or the demo).")
 @click.pass_obj
-def inspect_dataplane(api_url: str, name: str, mesh: str, output: str) -> None:
+def inspect_dataplane(api_url: str, name: str, mesh: str, output: str, view: str) -> None:
     """Matched policy, effective backend and sampling, per-listener tracing, whether spans flow, xDS versions."""
     client = ApiClient(api_url)
     what = f'Dataplane with name "{name}" in mesh "{mesh}"'
     base = f"/meshes/{seg(mesh)}/dataplanes/{seg(name)}"
+    if view != "summary":
+        body = _fetch_any(client, f"{base}/{view}", what)
+        click.echo(json.dumps(body, indent=2) if isinstance(body, dict | list) else str(body).rstrip("\n"))
+        return
     policies = _fetch(client, f"{base}/policies", what)
     spans = _fetch(client, f"{base}/spans", what)
     xds = _fetch(client, f"{base}/xds", what)

@@ -57,6 +57,7 @@ from controlplane.process_limits import connection_budget, raise_open_files_limi
 from controlplane.runtime import MemoryKeeper, sample_loop_lag, tune_process, tune_running_loop
 from controlplane.store.base import Store
 from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, check_store_url, open_store
+from controlplane.xds.admin_tunnel import AdminTunnels
 from controlplane.xds.authn import DATAPLANE_AUTH_MODES, Authenticator, TokenAuthenticator
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.ghosts import GhostWatch
@@ -211,13 +212,14 @@ async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = (
         reconciler = Reconciler(store, cache, metrics, debounce_s=config.debounce_s, max_wait_s=config.max_wait_s,
                                 debounce_first_s=config.debounce_first_s, observers=(telemetry, *observers))
         flows, ghosts = SpanFlows(reconciler.records, metrics), GhostWatch(status, reconciler.world, metrics)
+        tunnels = AdminTunnels(authenticator)
         metrics.registry.register(SpanFlowCollector(flows, reconciler.records))
         grpc_server, xds_port = await _start_ads(config, cache, telemetry, status, authenticator, tls,
-                                                 services=(StatsSink(flows, authenticator).register,))
+                                                 services=(StatsSink(flows, authenticator).register, tunnels.register))
         stack.push_async_callback(grpc_server.stop, GRACE_S)  # idempotent: on the normal path it ran already
         on_listening()
         auth = ApiAuth(tokens, config.api_localhost_is_admin, config.dataplane_reads)
-        app = create_app(store, metrics, XdsInspector(reconciler, cache, status, flows, ghosts), auth=auth,
+        app = create_app(store, metrics, XdsInspector(reconciler, cache, status, flows, ghosts, tunnels), auth=auth,
                          allowed_hosts=allowed_hosts,
                          readiness=lambda: None if reconciler.ready.is_set() else NOT_READY)
         api = await _start_api(app, config, tls)

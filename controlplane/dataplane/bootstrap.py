@@ -75,6 +75,9 @@ class StatsReporting:
     all_stats: bool = False
 
 
+DEFAULT_STATS: Final = StatsReporting()
+
+
 def build_bootstrap(
     *,
     node_id: str,
@@ -87,7 +90,7 @@ def build_bootstrap(
     reconnect_backoff: ReconnectBackoff | None = None,
     token: str | None = None,
     ca_cert_pem: str | None = None,
-    stats: StatsReporting | None = StatsReporting(),
+    stats: StatsReporting | None = DEFAULT_STATS,
     extra: Sequence[BootstrapConfigurer] = (),
 ) -> dict[str, object]:
     """The bootstrap of one sidecar (``sidecar_bootstrap``) as a JSON/YAML-ready dict with proto field names."""
@@ -110,7 +113,7 @@ def sidecar_bootstrap(
     reconnect_backoff: ReconnectBackoff | None = None,
     token: str | None = None,
     ca_cert_pem: str | None = None,
-    stats: StatsReporting | None = StatsReporting(),
+    stats: StatsReporting | None = DEFAULT_STATS,
     extra: Sequence[BootstrapConfigurer] = (),
 ) -> bootstrap_pb2.Bootstrap:
     """Build the typed bootstrap of one sidecar.

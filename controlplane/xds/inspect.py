@@ -19,6 +19,7 @@ from controlplane.resources.kind import Kind
 from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Resource, ResourceKey
 from controlplane.spans.verdict import Verdict, judge
+from controlplane.xds.admin_tunnel import AdminAnswer, AdminTunnels
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.generate.notes import ListenerNote
 from controlplane.xds.ghosts import Ghost, GhostWatch
@@ -71,8 +72,10 @@ class MeshSpans:
 
 class XdsInspector:
     def __init__(self, reconciler: Reconciler, cache: SnapshotCache, status: StatusRegistry,
-                 flows: SpanFlows | None = None, ghosts: GhostWatch | None = None) -> None:
+                 flows: SpanFlows | None = None, ghosts: GhostWatch | None = None,
+                 tunnels: AdminTunnels | None = None) -> None:
         self.reconciler, self.cache, self.status = reconciler, cache, status
+        self.tunnels = tunnels if tunnels is not None else AdminTunnels()
         self.flows = flows if flows is not None else SpanFlows(reconciler.records)
         self.ghost_watch = ghosts if ghosts is not None else GhostWatch(status, reconciler.world)
 
@@ -140,6 +143,11 @@ class XdsInspector:
         record = self.reconciler.records.get(node)
         verdict = judge(record.policies if record is not None else None, self.flows.flow(node), now)
         return DataplaneOverview(dataplane, self.status.subscriptions(node), verdict)
+
+    async def envoy_admin(self, mesh: str, name: str, view: str) -> AdminAnswer:
+        """What the dataplane's Envoy itself holds (`config-dump`, `stats`, `clusters`), through its runner's
+        admin tunnel (TunnelUnavailable / TunnelTimeout when there is none or it does not answer)."""
+        return await self.tunnels.fetch(self._check_dataplane(mesh, name), view)
 
     def ghosts(self) -> list[Ghost]:
         """Connected Envoys whose node id names no Dataplane (every one, however recently connected)."""
