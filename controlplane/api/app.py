@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane import __version__
 from controlplane.api import auth as auth_routes
-from controlplane.api import insights, inspect_routes, resources
+from controlplane.api import dry_run, insights, inspect_routes, resources
 from controlplane.api.errors import Handler, error_middleware
 from controlplane.api.inspection import Inspector
 from controlplane.api.keys import AUTH, INSPECTOR, MAX_BODY, METRICS, READINESS, STORE, ApiAuth, Readiness
@@ -99,4 +99,5 @@ def create_app(
         auth_routes.add_routes(app)
     inspect_routes.add_routes(app)
     insights.add_routes(app)
+    dry_run.add_routes(app)
     return app

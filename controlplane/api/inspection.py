@@ -6,13 +6,16 @@ the snapshot cache and the ADS status. It returns typed values; `inspect_views.p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from controlplane.resources.kind import Kind
+from controlplane.resources.model import Resource
 from controlplane.spans.verdict import Verdict
 from controlplane.xds.admin_tunnel import AdminAnswer
 from controlplane.xds.ghosts import Ghost
 from controlplane.xds.inspect import DataplaneOverview, DataplaneView, MeshSpans, XdsView
+from controlplane.xds.preview import ResourceEffect
 
 
 class Inspector(Protocol):
@@ -49,4 +52,8 @@ class Inspector(Protocol):
 
     async def envoy_admin(self, mesh: str, name: str, view: str) -> AdminAnswer:
         """The dataplane's Envoy's own config dump, stats or clusters (through its runner's admin tunnel)."""
+        ...
+
+    async def preview(self, batch: Sequence[Resource]) -> list[ResourceEffect]:
+        """What each resource of the batch, applied in order, would change in every proxy's tracing."""
         ...

@@ -10,6 +10,8 @@ build. Turning these values into HTTP bodies is the API's job (api/inspect_views
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controlplane.errors import NotFound
@@ -25,6 +27,7 @@ from controlplane.xds.generate.notes import ListenerNote
 from controlplane.xds.ghosts import Ghost, GhostWatch
 from controlplane.xds.node import node_id
 from controlplane.xds.observer import NodeStatus, StatusRegistry, SubscriptionStatus
+from controlplane.xds.preview import ResourceEffect, preview
 from controlplane.xds.reconciler import Reconciler
 from controlplane.xds.snapshot import Snapshot
 from controlplane.xds.span_flows import SpanFlows
@@ -148,6 +151,12 @@ class XdsInspector:
         """What the dataplane's Envoy itself holds (`config-dump`, `stats`, `clusters`), through its runner's
         admin tunnel (TunnelUnavailable / TunnelTimeout when there is none or it does not answer)."""
         return await self.tunnels.fetch(self._check_dataplane(mesh, name), view)
+
+    async def preview(self, batch: Sequence[Resource]) -> list[ResourceEffect]:
+        """Which proxies' tracing each resource of `batch` would change (xds/preview.py), off the event loop
+        on a copy of the mirror taken on it, so the reconciler keeps mirroring meanwhile."""
+        world = self.reconciler.world.overlay({self.reconciler.world.mesh_of(r.key) for r in batch})
+        return await asyncio.to_thread(preview, world, list(batch))
 
     def ghosts(self) -> list[Ghost]:
         """Connected Envoys whose node id names no Dataplane (every one, however recently connected)."""
