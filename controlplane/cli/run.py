@@ -191,6 +191,7 @@ class ControlPlane:
     tokens: Tokens
     flows: SpanFlows
     ghosts: GhostWatch
+    tunnels: AdminTunnels
 
 
 @asynccontextmanager
@@ -232,7 +233,7 @@ async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = (
             try:
                 await reconciler.ready.wait()
                 yield ControlPlane(store, cache, reconciler, status, metrics, api.port, xds_port, tokens, flows,
-                                   ghosts)
+                                   ghosts, tunnels)
             finally:
                 await api.close()
                 await grpc_server.stop(GRACE_S)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from typing import Final
 
@@ -72,8 +73,8 @@ class AdsWatch:
             return f"no answer within {PROBE_TIMEOUT_S:.0f}s"
         except socket.gaierror as exc:
             return f"cannot resolve {self._host}: {exc.strerror}"
-        except OSError as exc:
-            return (exc.strerror or str(exc)).lower()
+        except OSError as exc:  # asyncio words it "Connect call failed (...)": the errno says it plainly
+            return (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()

@@ -15,10 +15,10 @@ from typing import Any, Final
 import pytest
 
 from .conftest import STATS_FLUSH_S
-from .support.collectors import ZipkinCollector
+from .support.collectors import DatadogAgent, ZipkinCollector
 from .support.plane import Api, Sidecar, StartSidecar, Topology, send, wait_streams_done
 from .support.waiting import eventually
-from .test_tracing import DOCS_TRAFFIC_TRACE, start_topology, yaml_doc, zipkin_mesh
+from .test_tracing import DOCS_DATADOG_MESH, DOCS_TRAFFIC_TRACE, start_topology, traffic_trace, yaml_doc, zipkin_mesh
 
 pytestmark = pytest.mark.e2e
 
@@ -67,6 +67,7 @@ async def traffic_until(api: Api, url: str, dataplane: str, verdict: str, timeou
     return seen[-1]
 
 
+@pytest.mark.envoy_versions  # the tracer and cluster stats the verdict reads, in the oldest supported Envoy too
 async def test_collector_up_flowing_with_the_collectors_counts(
     api: Api, topology: Topology, sidecars: StartSidecar
 ) -> None:
@@ -93,6 +94,7 @@ async def test_collector_up_flowing_with_the_collectors_counts(
         assert block["lastSeen"] is not None and block["perMinute"]["spansSent"] > 0
 
 
+@pytest.mark.envoy_versions
 async def test_collector_stopped_is_unreachable_then_flowing_again_after_restart(
     api: Api, topology: Topology, sidecars: StartSidecar
 ) -> None:
@@ -108,6 +110,7 @@ async def test_collector_stopped_is_unreachable_then_flowing_again_after_restart
         await traffic_until(api, topology.outbound_url, web.name, "flowing", TWO_INTERVALS_S + 1.0)
 
 
+@pytest.mark.envoy_versions
 async def test_collector_answering_500_is_rejecting(api: Api, topology: Topology, sidecars: StartSidecar) -> None:
     async with ZipkinCollector(status=500) as zipkin:
         backend, web = await start_topology(api, topology, sidecars, zipkin_mesh(zipkin.url),
@@ -160,3 +163,22 @@ async def test_prometheus_series_are_present_and_bounded(
     # or listener label.
     assert len(series) <= 3 * 2 + 1 + 6, series
     assert "web-1" not in "".join(raw for _, raw in series) and "backend-1" not in "".join(raw for _, raw in series)
+
+
+async def test_datadog_agent_up_is_flowing_counted_in_reports(
+    api: Api, topology: Topology, sidecars: StartSidecar
+) -> None:
+    """Envoy's datadog tracer counts no spans, only reports (flushed on its 2 s timer): flowing all the same."""
+    async with DatadogAgent() as agent:
+        mesh = yaml_doc(DOCS_DATADOG_MESH.replace("port: 8126", f"port: {agent.port}"))
+        backend, web = await start_topology(api, topology, sidecars, mesh, traffic_trace(backend="datadog-collector"))
+        await reporting(api, web, backend)
+        await traffic_until(api, topology.outbound_url, web.name, "flowing", SETTLE_S)
+        await agent.wait_for_spans(timeout=SETTLE_S)
+
+        async def accepted() -> bool:
+            return bool((await spans_of(api, web.name))["totals"]["accepted"] >= 1)
+        await eventually(accepted, timeout=TWO_INTERVALS_S + 2.0, message="the agent's answers were never counted")
+        block = await spans_of(api, web.name)
+        assert (block["verdict"], block["backend"], block["type"]) == ("flowing", "datadog-collector", "datadog")
+        assert block["totals"]["spansSent"] == 0 and block["message"].startswith("the collector accepted")
