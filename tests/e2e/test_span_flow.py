@@ -18,7 +18,14 @@ from .conftest import STATS_FLUSH_S
 from .support.collectors import DatadogAgent, ZipkinCollector
 from .support.plane import Api, Sidecar, StartSidecar, Topology, send, wait_streams_done
 from .support.waiting import eventually
-from .test_tracing import DOCS_DATADOG_MESH, DOCS_TRAFFIC_TRACE, start_topology, traffic_trace, yaml_doc, zipkin_mesh
+from .test_tracing import (
+    DOCS_DATADOG_MESH,
+    DOCS_TRAFFIC_TRACE,
+    start_topology,
+    traffic_trace,
+    yaml_doc,
+    zipkin_mesh,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -99,7 +106,7 @@ async def test_collector_stopped_is_unreachable_then_flowing_again_after_restart
     api: Api, topology: Topology, sidecars: StartSidecar
 ) -> None:
     async with ZipkinCollector() as zipkin:
-        backend, web = await start_topology(api, topology, sidecars, zipkin_mesh(zipkin.url),
+        _backend, web = await start_topology(api, topology, sidecars, zipkin_mesh(zipkin.url),
                                             yaml_doc(DOCS_TRAFFIC_TRACE))
         await traffic_until(api, topology.outbound_url, web.name, "flowing", SETTLE_S)
         await zipkin.stop()

@@ -50,12 +50,12 @@ def test_the_dataplanes_table_has_kumactls_columns_plus_tracing_and_lists_ghosts
     ghosts = [{"message": "Envoy `default.ghost` is connected but no Dataplane default/ghost exists",
                "connectTime": "2026-01-01T11:59:50Z"}]
     assert fleet.dataplanes_table(items, ghosts, NOW).splitlines() == [
-        "MESH      NAME    TAGS                                     STATUS    LAST CONNECTED AGO   "
-        "LAST UPDATED AGO   TOTAL UPDATES   TOTAL ERRORS   ENVOY VERSION   TRACING",
-        "default   web-1   kuma.io/service=metrics,web version=v1   Online    1m                   "
-        "1m                 14              1              1.40.0          flowing (jaeger)",
-        "default   web-2   kuma.io/service=metrics,web version=v1   Offline   1h                   "
-        "1h                 3               0              1.40.0          off: no TrafficTrace selects this dataplane",
+        ("MESH      NAME    TAGS                                     STATUS    LAST CONNECTED AGO   "
+        "LAST UPDATED AGO   TOTAL UPDATES   TOTAL ERRORS   ENVOY VERSION   TRACING"),
+        ("default   web-1   kuma.io/service=metrics,web version=v1   Online    1m                   "
+        "1m                 14              1              1.40.0          flowing (jaeger)"),
+        ("default   web-2   kuma.io/service=metrics,web version=v1   Offline   1h                   "
+        "1h                 3               0              1.40.0          off: no TrafficTrace selects this dataplane"),
         "Envoy `default.ghost` is connected but no Dataplane default/ghost exists (connected 10s ago)",
     ]
 
