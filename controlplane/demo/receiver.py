@@ -48,6 +48,9 @@ class SpanReceiver:
         return f"http://{self.host}:{self.port}{SPANS_PATH}"
 
     async def start(self) -> None:
+        """Listen (again, on the same port after a `stop`: Envoy's collector cluster keeps pointing at it)."""
+        if self._server is not None:
+            return
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post(SPANS_PATH, self._receive)
         self._server = LocalServer(self.host, self.port)

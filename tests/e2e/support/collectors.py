@@ -125,6 +125,8 @@ class ZipkinCollector(_Collector):
     """
 
     path: str = "/api/v2/spans"
+    status: int = 202
+    """What it answers a well-formed report with (a broken collector answers 500)."""
 
     @property
     def url(self) -> str:
@@ -151,7 +153,7 @@ class ZipkinCollector(_Collector):
             self._record(request, body)
             return web.Response(status=415, text=f"unsupported content type {content_type!r}")
         self._record(request, body, spans)
-        return web.Response(status=202)
+        return web.Response(status=self.status)
 
 
 TELEMETRY_PATH = "/telemetry/proxy/api/v2/apmtelemetry"
