@@ -51,6 +51,8 @@ class Metrics:
         r = self.registry
         self.api_requests = Counter("api_requests", "HTTP API requests", ["method", "route", "status"], registry=r)
         self.streams_active = Gauge("xds_streams_active", "Connected ADS streams", ["variant"], registry=r)
+        self.ghost_nodes = Gauge("xds_nodes_without_dataplane",
+                                 "Connected ADS nodes whose node id names no Dataplane", registry=r)
         self.requests = Counter(
             "xds_requests", "xDS requests received", ["type_url", "kind"], registry=r
         )
@@ -77,6 +79,11 @@ class Metrics:
             "asyncio_loop_lag_seconds", "How late a task asking to wake every 50 ms was woken",
             buckets=_TIME_BUCKETS, registry=r,
         )
+        self.tracing_spans = Counter(
+            "tracing_spans", "Spans Envoys reported, by what became of them (xds/span_flows.py)",
+            ["mesh", "backend", "result"], registry=r,
+        )
+        self.stats_reports = Counter("stats_reports", "Stats reports received from Envoys' stats sinks", registry=r)
         self.snapshots_rejected = Counter(
             "xds_snapshots_rejected", "Snapshots not published because they were inconsistent", registry=r
         )

@@ -20,7 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane.api import auth as auth_routes
-from controlplane.api import insights, inspect_routes, meta, resources
+from controlplane.api import dry_run, fleet, inspect_routes, mesh_insights, meta, resources
 from controlplane.api.errors import Handler, error_middleware
 from controlplane.api.inspection import Inspector
 from controlplane.api.keys import AUTH, INSPECTOR, MAX_BODY, METRICS, READINESS, STORE, ApiAuth, Readiness
@@ -88,9 +88,11 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/ready", ready)
     resources.add_routes(app)
-    insights.add_routes(app)
+    mesh_insights.add_routes(app)
     if auth is not None:
         app[AUTH] = auth
         auth_routes.add_routes(app)
     inspect_routes.add_routes(app)
+    fleet.add_routes(app)
+    dry_run.add_routes(app)
     return app

@@ -32,7 +32,7 @@ MESH_INSIGHT: Final = {
     "pluralDisplayName": "Mesh Insights", "readOnly": True, "scope": "Global",
     "singularDisplayName": "Mesh Insight",
 }
-"""Served by `api/insights.py`: computed on request, not a stored kind, but a type Kuma lists."""
+"""Served by `api/mesh_insights.py`: computed on request, not a stored kind, but a type Kuma lists."""
 
 
 def new_instance_id() -> str:

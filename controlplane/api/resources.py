@@ -11,6 +11,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
+from controlplane.api import dry_run as dry_run_module
 from controlplane.api.errors import ApiError
 from controlplane.api.keys import STORE
 from controlplane.api.service import Outcome, apply_resource, get_or_none
@@ -114,6 +115,9 @@ async def put_resource(request: web.Request) -> web.Response:
         payload["warnings"] = list(result.warnings)
     if dry_run:
         payload["dryRun"] = True
+        (effect,) = await dry_run_module.effects_of(request, [result.resource])
+        if effect is not None:
+            payload["changes"] = dry_run_module.changes_body(effect.changes)
     return web.json_response(payload, status=201 if result.outcome is Outcome.CREATED else 200)
 
 

@@ -10,7 +10,7 @@ PUT in file order, so a Mesh and the TrafficTrace that needs it can live in one 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import chevron
 import click
@@ -76,15 +76,93 @@ def resource_path(resource: Resource) -> str:
 
 
 def apply_all(client: ApiClient, resources: Iterable[Resource], dry_run: bool) -> None:
-    for resource in resources:
-        query = "?dryRun=true" if dry_run else ""
-        label = resource_label(resource.key)
+    """PUT each resource in order; with `dry_run`, validate the batch as one unit and show what it would change.
+
+    A real apply is not atomic (kumactl's isn't either): when a PUT fails, the documents before it stay
+    applied, so the error says precisely which were applied, which failed and which were not sent."""
+    batch = list(resources)
+    if dry_run:
+        dry_run_all(client, batch)
+        return
+    for index, resource in enumerate(batch):
         try:
-            response = client.request("PUT", resource_path(resource) + query, encode_resource(resource))
+            response = client.request("PUT", resource_path(resource), encode_resource(resource))
         except ApiFailure as exc:
-            raise click.ClickException(f"{label}: {exc.message}") from None
+            raise click.ClickException(_partial_failure(batch, index, exc.message)) from None
+        except click.ClickException as exc:  # unreachable: from the start (as it is), or gone mid-way
+            if index == 0:
+                raise
+            raise click.ClickException(_partial_failure(batch, index, exc.message)) from None
         body = response.body if isinstance(response.body, dict) else {}
-        outcome = str(body.get("result", "applied"))
-        click.echo(f"{label} {outcome}{' (dry run, nothing written)' if dry_run else ''}")
+        click.echo(f"{resource_label(resource.key)} {body.get('result', 'applied')}")
         for warning in body.get("warnings", []) or []:
-            click.echo(f"warning: {label}: {warning}", err=True)
+            click.echo(f"warning: {resource_label(resource.key)}: {warning}", err=True)
+
+
+def _partial_failure(batch: list[Resource], index: int, message: str) -> str:
+    failed = f"{resource_label(batch[index].key)}: {message}"
+    if len(batch) == 1:
+        return failed
+    applied = ", ".join(resource_label(r.key) for r in batch[:index]) or "none"
+    skipped = ", ".join(resource_label(r.key) for r in batch[index + 1:]) or "none"
+    return (f"{failed}\ndocument {index + 1} of {len(batch)} failed; applied before it: {applied}; "
+            f"not sent: {skipped}")
+
+
+def dry_run_all(client: ApiClient, batch: list[Resource]) -> None:
+    """`POST /dry-run`: per resource its outcome and warnings or violations, and the proxies whose tracing it
+    would change (before → after); exit 1 if any resource is invalid. Nothing is written."""
+    try:
+        response = client.request("POST", "/dry-run", {"items": [encode_resource(r) for r in batch]})
+        body = response.body
+    except ApiFailure as exc:
+        if exc.status != 400 or not isinstance(exc.body, dict) or "results" not in exc.body:
+            raise
+        body = exc.body
+    results = body.get("results", []) if isinstance(body, dict) else []
+    invalid = []
+    for resource, result in zip(batch, results, strict=False):
+        if result.get("result") == "invalid":
+            causes = "".join(f"\n  {c.get('field')}: {c.get('message')}" for c in result.get("causes") or [])
+            invalid.append(f"{resource_label(resource.key)} would fail: {result.get('details')}{causes}")
+            continue
+        click.echo(f"{resource_label(resource.key)} {result.get('result')} (dry run, nothing written)")
+        for warning in result.get("warnings") or []:
+            click.echo(f"warning: {resource_label(resource.key)}: {warning}", err=True)
+        for change in result.get("changes") or []:
+            click.echo(f"  {change_line(change)}")
+    if invalid:
+        raise click.ClickException("\n".join(invalid) + "\nnothing was written")
+
+
+def change_line(change: dict[str, Any]) -> str:
+    """`default/web-1: backend zipkin-eu → zipkin-us, sampling 100% → 25%` (or the new proxy's tracing)."""
+    name = f"{change.get('mesh')}/{change.get('dataplane')}"
+    before, after = change.get("before"), change.get("after") or {}
+    if before is None:
+        return f"{name}: new proxy: {_tracing_text(after)}"
+    parts = [f"{field} {_show(field, before)} → {_show(field, after)}" for field in change.get("changed") or []]
+    return f"{name}: " + "; ".join(parts)
+
+
+def _tracing_text(summary: dict[str, Any]) -> str:
+    if not summary.get("backend"):
+        return f"tracing off ({summary.get('reason')})"
+    return (f"{summary.get('type')} backend {summary.get('backend')} ({summary.get('policy')}), sampling "
+            f"{_show('sampling', summary)}, listeners traced {_show('tracedListeners', summary)}")
+
+
+def _show(field: str, summary: dict[str, Any]) -> str:
+    value = summary.get(field)
+    if field == "backend" and not value:
+        return f"off ({summary.get('reason')})" if summary.get("reason") else "off"
+    if field == "sampling":
+        if not summary.get("backend"):
+            return "-"
+        set_ = {k: v for k, v in (value or {}).items() if v is not None}
+        return ", ".join(f"{k} {v:g}%" for k, v in set_.items()) if set_ else "100% (default)"
+    if field == "tags":
+        return ", ".join(str(t.get("tag")) for t in value or []) or "none"
+    if field == "tracedListeners":
+        return ", ".join(value) if value else "none"
+    return str(value) if value else "none"

@@ -59,13 +59,17 @@ from controlplane.process_limits import connection_budget, raise_open_files_limi
 from controlplane.runtime import MemoryKeeper, sample_loop_lag, tune_process, tune_running_loop
 from controlplane.store.base import Store
 from controlplane.store.factory import DEFAULT_STORE_URL, STORE_ENV, check_store_url, open_store
+from controlplane.xds.admin_tunnel import AdminTunnels
 from controlplane.xds.authn import DATAPLANE_AUTH_MODES, Authenticator, TokenAuthenticator
 from controlplane.xds.cache import SnapshotCache
+from controlplane.xds.ghosts import GhostWatch
 from controlplane.xds.inspect import XdsInspector
 from controlplane.xds.observer import StatusRegistry
 from controlplane.xds.reconciler import Reconciler, ReconcilerObserver
 from controlplane.xds.server import start_ads_server
 from controlplane.xds.server_options import DEFAULT_MAX_RECEIVE_BYTES, server_options
+from controlplane.xds.span_flows import SpanFlowCollector, SpanFlows
+from controlplane.xds.stats_sink import StatsSink
 from controlplane.xds.telemetry import MetricsObserver
 
 log = structlog.get_logger(__name__)
@@ -187,6 +191,9 @@ class ControlPlane:
     api_port: int
     xds_port: int
     tokens: Tokens
+    flows: SpanFlows
+    ghosts: GhostWatch
+    tunnels: AdminTunnels
 
 
 @asynccontextmanager
@@ -207,14 +214,18 @@ async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = (
         cache, status, telemetry = SnapshotCache(), StatusRegistry(), MetricsObserver(metrics)
         reconciler = Reconciler(store, cache, metrics, debounce_s=config.debounce_s, max_wait_s=config.max_wait_s,
                                 debounce_first_s=config.debounce_first_s, observers=(telemetry, *observers))
-        grpc_server, xds_port = await _start_ads(config, cache, telemetry, status, authenticator, tls)
+        flows, ghosts = SpanFlows(reconciler.records, metrics), GhostWatch(status, reconciler.world, metrics)
+        tunnels = AdminTunnels(authenticator)
+        metrics.registry.register(SpanFlowCollector(flows, reconciler.records))
+        grpc_server, xds_port = await _start_ads(config, cache, telemetry, status, authenticator, tls,
+                                                 services=(StatsSink(flows, authenticator).register, tunnels.register))
         stack.push_async_callback(grpc_server.stop, GRACE_S)  # idempotent: on the normal path it ran already
         on_listening()
         auth = ApiAuth(tokens, config.api_localhost_is_admin, config.dataplane_reads)
         bound: list[ApiServer] = []  # the API's port is known once it listens; /config answers after that
         info = ServerInfo(cluster_id=cluster_id(config.store_url), config=lambda: config_view(
             config, bound[0].port if bound else config.api_port, xds_port))
-        app = create_app(store, metrics, XdsInspector(reconciler, cache, status), auth=auth,
+        app = create_app(store, metrics, XdsInspector(reconciler, cache, status, flows, ghosts, tunnels), auth=auth,
                          allowed_hosts=allowed_hosts, info=info,
                          readiness=lambda: None if reconciler.ready.is_set() else NOT_READY)
         api = await _start_api(app, config, tls)
@@ -223,10 +234,12 @@ async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = (
         async with asyncio.TaskGroup() as tasks:
             reconciling = tasks.create_task(reconciler.run(), name="reconciler")
             upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag"),
-                      tasks.create_task(tokens.revocations.run(config.revocation_poll_s), name="revocations")]
+                      tasks.create_task(tokens.revocations.run(config.revocation_poll_s), name="revocations"),
+                      tasks.create_task(ghosts.run(), name="ghosts")]
             try:
                 await reconciler.ready.wait()
-                yield ControlPlane(store, cache, reconciler, status, metrics, api.port, xds_port, tokens)
+                yield ControlPlane(store, cache, reconciler, status, metrics, api.port, xds_port, tokens, flows,
+                                   ghosts, tunnels)
             finally:
                 await api.close()
                 await grpc_server.stop(GRACE_S)
@@ -270,12 +283,14 @@ def _write_admin_token(tokens: Tokens, path: Path) -> None:
 
 
 async def _start_ads(config: RunConfig, cache: SnapshotCache, telemetry: MetricsObserver, status: StatusRegistry,
-                     authenticator: Authenticator | None, tls: ServerTls | None) -> tuple[grpc.aio.Server, int]:
+                     authenticator: Authenticator | None, tls: ServerTls | None,
+                     services: Sequence[Callable[[grpc.aio.Server], None]] = ()) -> tuple[grpc.aio.Server, int]:
     try:
         return await start_ads_server(cache, config.xds_host, config.xds_port, telemetry, status=status,
                                       authenticator=authenticator, credentials=tls.grpc_credentials if tls else None,
                                       options=server_options(max_receive_bytes=config.xds_max_receive_bytes,
-                                                             max_connections=config.xds_max_connections))
+                                                             max_connections=config.xds_max_connections),
+                                      services=services)
     except RuntimeError as exc:  # grpc's "Failed to bind to address ...": the port was taken since the check
         reason = bind_problem(config.xds_host, config.xds_port) or str(exc)
         raise StartupError(port_unavailable("ADS server", config.xds_host, config.xds_port, "--xds-port",

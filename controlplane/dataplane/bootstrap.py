@@ -1,12 +1,13 @@
 """Envoy v3 bootstrap for a sidecar that takes all its configuration from our ADS server.
 
 Responsible for: the static part of an Envoy configuration — node identity, the ADS config source, the
-static ``ads_cluster`` that reaches the control plane, the admin listener and the runtime layers — built as
+static ``ads_cluster`` that reaches the control plane, the admin listener, the runtime layers and the stats
+sink that reports Envoy's tracing counters to the control plane — built as
 Envoy's own ``Bootstrap`` message, the way Kuma's ``pkg/xds/bootstrap/template_v3.go`` does, so a misspelt
 field or a wrong type is a Python error here and not an Envoy start-up failure. Everything else (listeners,
 clusters, tracing) arrives over ADS.
 
-Shape: one configurer per aspect (``node``, ``ads``, ``admin``, ``runtime_layers``), each a
+Shape: one configurer per aspect (``node``, ``ads``, ``admin``, ``runtime_layers``, ``stats_sink``), each a
 ``Callable[[Bootstrap], None]`` as in ``xds/generate`` (STYLE §4.2), applied in order by
 ``assemble_bootstrap``. A new aspect (a stats sink, say) is one more configurer passed as ``extra=``; no
 caller changes. ``build_bootstrap`` renders the message as proto3 JSON with proto field names
@@ -29,11 +30,14 @@ from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, grpc_service_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.config.metrics.v3 import metrics_service_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import descriptor_pool, duration_pb2, json_format, message_factory
 from google.protobuf.message import Message
+
+from controlplane.spans.stats import stats_inclusion_list
 
 ADS_CLUSTER_NAME: Final = "ads_cluster"
 """Name of the static cluster pointing at the control plane (referenced by ``ads_config``)."""
@@ -57,6 +61,23 @@ class ReconnectBackoff:
     max_s: float = 30.0
 
 
+@dataclass(frozen=True, slots=True)
+class StatsReporting:
+    """Envoy's stats to the control plane's metrics service, every ``flush_interval_s`` (Envoy's default 5 s).
+
+    Only the stats the control plane reads, plus a small operational core, are kept (``all_stats=False``,
+    controlplane/spans/stats.py lists them and says why): Envoy's metrics service sink has no filter of its
+    own, so the bootstrap's ``stats_matcher`` decides what exists, and so what flows. ``all_stats`` keeps
+    Envoy's default (every stat, all sent each flush).
+    """
+
+    flush_interval_s: float = 5.0
+    all_stats: bool = False
+
+
+DEFAULT_STATS: Final = StatsReporting()
+
+
 def build_bootstrap(
     *,
     node_id: str,
@@ -69,12 +90,14 @@ def build_bootstrap(
     reconnect_backoff: ReconnectBackoff | None = None,
     token: str | None = None,
     ca_cert_pem: str | None = None,
+    stats: StatsReporting | None = DEFAULT_STATS,
     extra: Sequence[BootstrapConfigurer] = (),
 ) -> dict[str, object]:
     """The bootstrap of one sidecar (``sidecar_bootstrap``) as a JSON/YAML-ready dict with proto field names."""
     return render_bootstrap(sidecar_bootstrap(
         node_id=node_id, service=service, cp_host=cp_host, cp_port=cp_port, admin_port=admin_port, delta=delta,
-        runtime=runtime, reconnect_backoff=reconnect_backoff, token=token, ca_cert_pem=ca_cert_pem, extra=extra,
+        runtime=runtime, reconnect_backoff=reconnect_backoff, token=token, ca_cert_pem=ca_cert_pem, stats=stats,
+        extra=extra,
     ))
 
 
@@ -90,6 +113,7 @@ def sidecar_bootstrap(
     reconnect_backoff: ReconnectBackoff | None = None,
     token: str | None = None,
     ca_cert_pem: str | None = None,
+    stats: StatsReporting | None = DEFAULT_STATS,
     extra: Sequence[BootstrapConfigurer] = (),
 ) -> bootstrap_pb2.Bootstrap:
     """Build the typed bootstrap of one sidecar.
@@ -106,16 +130,22 @@ def sidecar_bootstrap(
     ``token`` (a dataplane token) is sent as gRPC initial metadata ``authorization: Bearer <token>`` on the
     ADS stream (`controlplane run --dataplane-auth token`). ``ca_cert_pem`` makes the ADS connection TLS,
     trusting only that CA and checking that the server certificate names ``cp_host``.
+
+    ``stats`` (on by default) streams the stats the control plane judges span flow by to the same address,
+    with the same token and TLS (``stats_sink``); None leaves Envoy without a stats sink.
     """
     _check_port("cp_port", cp_port, lowest=1)
     _check_port("admin_port", admin_port, lowest=0)
     if reconnect_backoff is not None and not 0 < reconnect_backoff.base_s <= reconnect_backoff.max_s:
         raise ValueError("reconnect_backoff: need 0 < base_s <= max_s")
+    if stats is not None and not 0.001 <= stats.flush_interval_s <= 300:
+        raise ValueError("stats: flush_interval_s must be in 0.001-300 s (Envoy's bounds)")
     return assemble_bootstrap(
         node(node_id, service),
         ads(cp_host, cp_port, delta=delta, backoff=reconnect_backoff, token=token, ca_cert_pem=ca_cert_pem),
         admin(admin_port),
         runtime_layers(runtime or {}),
+        *([stats_sink(stats, token)] if stats is not None else []),
         *extra,
     )
 
@@ -201,6 +231,23 @@ def runtime_layers(static: Mapping[str, object]) -> BootstrapConfigurer:
         static_layer.static_layer.SetInParent()
         static_layer.static_layer.update(dict(static))
         bootstrap.layered_runtime.layers.add(name="admin_layer").admin_layer.SetInParent()
+
+    return configure
+
+
+def stats_sink(reporting: StatsReporting, token: str | None = None) -> BootstrapConfigurer:
+    """``envoy.stat_sinks.metrics_service`` to the control plane over the static ``ads_cluster`` (its address,
+    TLS and keepalives), with the dataplane token as for ADS; cumulative counters (a lost report loses no
+    count), full stat names (no tag extraction), flushed every ``flush_interval_s``; and the stats matcher."""
+
+    def configure(bootstrap: bootstrap_pb2.Bootstrap) -> None:
+        config = metrics_service_pb2.MetricsServiceConfig(grpc_service=_grpc_service(None, token),
+                                                          transport_api_version=_V3)
+        sink = bootstrap.stats_sinks.add(name="envoy.stat_sinks.metrics_service")
+        sink.typed_config.Pack(config)
+        bootstrap.stats_flush_interval.CopyFrom(_duration(reporting.flush_interval_s))
+        if not reporting.all_stats:
+            bootstrap.stats_config.stats_matcher.inclusion_list.patterns.extend(stats_inclusion_list())
 
     return configure
 

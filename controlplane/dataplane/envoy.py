@@ -19,7 +19,7 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -148,9 +148,11 @@ def write_bootstrap(bootstrap: Mapping[str, object], path: Path) -> None:
 async def running_envoy(
     bootstrap: Mapping[str, object], workdir: Path, *, envoy: str | None = None, log_level: str = "info",
     logger: structlog.typing.FilteringBoundLogger | None = None, startup_timeout: float = STARTUP_TIMEOUT_S,
+    on_line: LineHook | None = None,
 ) -> AsyncIterator[EnvoyProcess]:
     """Start Envoy with ``bootstrap`` (written to ``workdir``), yield once its admin API is bound, and
-    stop it on exit however the body exits. Its log lines go to ``logger`` as ``envoy_log`` events."""
+    stop it on exit however the body exits. Its log lines go to ``logger`` as ``envoy_log`` events, and
+    to ``on_line`` (level, component, message) for watchers such as the ADS connection watch."""
     config_path, admin_path = workdir / "bootstrap.json", workdir / "admin-address.txt"
     await asyncio.to_thread(write_bootstrap, bootstrap, config_path)
     admin_path.unlink(missing_ok=True)
@@ -160,7 +162,8 @@ async def running_envoy(
         limit=LOG_LINE_LIMIT,
     )
     assert process.stdout is not None
-    streaming = asyncio.create_task(stream_log(process.stdout, logger or log), name=f"envoy-log-{process.pid}")
+    streaming = asyncio.create_task(stream_log(process.stdout, logger or log, on_line),
+                                    name=f"envoy-log-{process.pid}")
     try:
         admin_url = await _wait_admin_address(process, admin_path, startup_timeout)
         yield EnvoyProcess(process, admin_url)
@@ -192,7 +195,12 @@ async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
         yield line
 
 
-async def stream_log(stream: asyncio.StreamReader, logger: structlog.typing.FilteringBoundLogger) -> None:
+LineHook = Callable[[str, str, str], None]
+"""Told every Envoy log line as (level, component, message); must not block."""
+
+
+async def stream_log(stream: asyncio.StreamReader, logger: structlog.typing.FilteringBoundLogger,
+                     on_line: LineHook | None = None) -> None:
     """Re-log each ``[level][component] message`` line at the matching structlog level."""
     async for line in _lines(stream):
         text = line.decode(errors="replace").rstrip()
@@ -203,6 +211,8 @@ async def stream_log(stream: asyncio.StreamReader, logger: structlog.typing.Filt
         if component == "main" and message.startswith("  "):
             level = "debug"
         logger.log(_LEVEL_NUMBERS[level], "envoy_log", component=component, message=message.strip())
+        if on_line is not None:
+            on_line(level, component, message.strip())
 
 
 _LEVEL_NUMBERS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40}

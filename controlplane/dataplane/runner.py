@@ -3,7 +3,9 @@
 Lifecycle: register the Dataplane through the HTTP API (the same validation and PUT as `apply`), write
 the bootstrap to a temporary directory, start Envoy, re-log its output through structlog (bound with
 `node_id`), forward SIGINT/SIGTERM to it, and on the way out always stop Envoy (SIGTERM, then SIGKILL),
-then deregister the Dataplane. Kuma deregisters on disconnect in the control plane (kuma-tracing.md
+then deregister the Dataplane. While Envoy runs, two helpers run beside it: the ADS watch (ads_watch.py:
+"connected to ADS at ..." / "cannot reach ADS at ...: reason") and the admin tunnel (admin_tunnel.py), over
+which the control plane reads Envoy's config dump, stats and clusters without its admin leaving loopback. Kuma deregisters on disconnect in the control plane (kuma-tracing.md
 §4.2); doing it here keeps the control plane free of stream-lifecycle writes to the store.
 
 Exit status: 0 after a signal made Envoy stop cleanly (or cancelled the start-up), otherwise Envoy's own status (128+N if a
@@ -25,7 +27,9 @@ import structlog
 
 from controlplane.cli.apply import apply_all, resource_path
 from controlplane.cli.client import ApiClient, ApiFailure
-from controlplane.dataplane.bootstrap import build_bootstrap
+from controlplane.dataplane.admin_tunnel import TunnelClient
+from controlplane.dataplane.ads_watch import AdsWatch
+from controlplane.dataplane.bootstrap import DEFAULT_STATS, StatsReporting, build_bootstrap
 from controlplane.dataplane.envoy import EnvoyProcess, exit_status, running_envoy, stop_envoy
 from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.generated import mesh_pb2
@@ -52,6 +56,7 @@ class DataplaneRun:
     runtime: Mapping[str, object] = field(default_factory=dict)
     token: str | None = None
     ca_cert_pem: str | None = None
+    stats: StatsReporting | None = DEFAULT_STATS
 
     @property
     def node_id(self) -> str:
@@ -110,22 +115,37 @@ async def _supervise(config: DataplaneRun, workdir: Path, signals: _Signals) -> 
     assert isinstance(spec, mesh_pb2.Dataplane)
     bootstrap = build_bootstrap(node_id=config.node_id, service=identifying_service(spec), cp_host=config.cp_host,
                                 cp_port=config.cp_port, admin_port=config.admin_port, delta=config.delta,
-                                runtime=config.runtime, token=config.token, ca_cert_pem=config.ca_cert_pem)
+                                runtime=config.runtime, token=config.token, ca_cert_pem=config.ca_cert_pem,
+                                stats=config.stats)
     async with running_envoy(bootstrap, workdir, envoy=config.envoy, log_level=config.log_level,
                              logger=signals.log) as envoy:
         signals.log.info("envoy_started", pid=envoy.pid, admin=envoy.admin_url,
                          cp=f"{config.cp_host}:{config.cp_port}")
         signals.envoy, signals.envoy_ran = envoy, True
+        helpers = _start_helpers(config, envoy, signals.log)
         try:
             returncode = await envoy.process.wait()
         finally:
             signals.envoy = None
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await stop_envoy(envoy.process)
     if signals.seen:
         signals.log.info("envoy_stopped", returncode=returncode)
         return 0 if returncode == 0 or -returncode in signals.seen else exit_status(returncode)
     signals.log.error("envoy_exited", returncode=returncode)
     return exit_status(returncode)
+
+
+def _start_helpers(config: DataplaneRun, envoy: EnvoyProcess,
+                   bound: structlog.typing.FilteringBoundLogger) -> list[asyncio.Task[None]]:
+    """The admin tunnel and the ADS watch, owned by `_supervise` (cancelled and awaited there)."""
+    host = f"[{config.cp_host}]" if ":" in config.cp_host else config.cp_host
+    tunnel = TunnelClient(f"{host}:{config.cp_port}", config.node_id, envoy.admin_url, config.token,
+                          config.ca_cert_pem)
+    watch = AdsWatch(envoy.admin_url, config.cp_host, config.cp_port, bound, tunnel)
+    return [asyncio.create_task(tunnel.run(), name="admin-tunnel"), asyncio.create_task(watch.run(), name="ads-watch")]
 
 
 def _deregister(client: ApiClient, resource: Resource, bound: structlog.typing.FilteringBoundLogger) -> None:

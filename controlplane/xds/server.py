@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
 import grpc
@@ -355,6 +355,7 @@ async def start_ads_server(
     status: StatusRegistry | None = None,
     credentials: grpc.ServerCredentials | None = None,
     options: Iterable[tuple[str, int]] = SERVER_OPTIONS,
+    services: Iterable[Callable[[grpc.aio.Server], None]] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """Start a grpc.aio server with the ADS service on host:port (0 = a free port); return it and the port.
 
@@ -362,6 +363,8 @@ async def start_ads_server(
     built from `cache`, `observer` and `authenticator`. `credentials` (grpc.ssl_server_credentials) serve
     TLS instead of plaintext. The caller owns the server and stops it with `await server.stop(grace)`.
     Raises `AdsBindError` when the address cannot be bound (e.g. another control plane listens there).
+    `services` register more services on the same server (the stats sink, the Envoy admin tunnel), so
+    Envoys and their runners need one address and one set of credentials.
     """
     if ads is None:
         ads = AdsServer(cache, observer, authenticator, status)
@@ -369,6 +372,8 @@ async def start_ads_server(
         raise ValueError("pass the observer, authenticator and status to AdsServer when passing ads=")
     server = grpc.aio.server(options=list(options))
     _add_ads_service(ads, server)
+    for register in services:
+        register(server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         if credentials is None:

@@ -116,6 +116,18 @@ class World:
             del self._meshes[name]
         return previous
 
+    def overlay(self, meshes: Iterable[str]) -> World:
+        """A World holding shallow copies of `meshes`' resources, which `put` can change without touching this
+        one (a dry run applies a batch to it). Resources are immutable, so sharing them is safe."""
+        copy = World()
+        for name in meshes:
+            group = self._meshes.get(name)
+            if group is not None:
+                copy._meshes[name] = MeshResources(
+                    group.mesh, {kind: dict(bucket) for kind, bucket in group.policies.items()},
+                    dict(group.dataplanes), {service: set(names) for service, names in group.clients.items()})
+        return copy
+
     def clients_of(self, mesh: str, services: Iterable[str]) -> set[str]:
         """Names of the dataplanes of `mesh` with an outbound to any of `services`."""
         group = self._meshes.get(mesh)

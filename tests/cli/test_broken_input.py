@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.server
 import re
+import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -236,9 +237,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def _own_dir(root: Path, case: Case) -> Path:
-    path = root / case.id.replace(" ", "_").replace("/", "_").replace("=", "-")
-    path.mkdir()
-    return path
+    """A new directory per case: two cases can share an id (a flag accepted at several levels)."""
+    prefix = case.id.replace(" ", "_").replace("/", "_").replace("=", "-") + "-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
 
 
 def check(case: Case, world: World, cwd: Path) -> str:

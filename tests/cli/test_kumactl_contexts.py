@@ -223,7 +223,7 @@ complete_words controlplane --api-url http://127.0.0.1:1 get mesh ''
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.splitlines() == [
         "version",
-        "meshes traffic-traces dataplanes mesh traffic-trace dataplane",
+        "meshes traffic-traces meshtraces dataplanes mesh traffic-trace meshtrace dataplane",
         "backend-1 web-1",
         "web-1",
         "backend-1",

@@ -170,9 +170,9 @@ def inspect_meshes(server: Server) -> None:
     put(server, "/meshes/insp/dataplanes/dp-1", {"networking": {"address": "127.0.0.1", "inbound": [
         {"port": 8080, "tags": {"kuma.io/service": "web"}}]}})
     assert ok("inspect", "meshes", url=server.url) == (
-        "MESH    DATAPLANES   TRAFFIC TRACES   TRACING\n"
-        "empty   0/0          0                off\n"
-        "insp    0/1          1                zipkin/jaeger\n")
+        "MESH    DATAPLANES   TRAFFIC TRACES   MESH TRACES   TRACING\n"
+        "empty   0/0          0                0             off\n"
+        "insp    0/1          1                0             zipkin/jaeger\n")
     body = json.loads(ok("inspect", "meshes", "-o", "json", url=server.url))
     assert next(i for i in body["items"] if i["name"] == "insp")["policies"] == {"TrafficTrace": {"total": 1}}
 

@@ -18,14 +18,17 @@ import aiohttp
 import pytest
 
 from controlplane.cli.run import ControlPlane, RunConfig, running
-from controlplane.dataplane.bootstrap import build_bootstrap
+from controlplane.dataplane.bootstrap import StatsReporting, build_bootstrap
 
 from .support.envoy import run_envoy
 from .support.plane import CONVERGE_TIMEOUT_S, HOST, MESH, Api, Sidecar, StartSidecar, Topology
 from .support.upstream import UpstreamApp
 from .support.waiting import eventually
 
-RUNTIME: Final = {"tracing.zipkin.min_flush_spans": 1}
+RUNTIME: Final = {"tracing.zipkin.min_flush_spans": 1, "tracing.opentelemetry.min_flush_spans": 1}
+"""Every span is flushed as soon as it finishes (Envoy batches 5 by default, or waits for its 5 s timer)."""
+STATS_FLUSH_S: Final = 1.0
+"""Stats-sink flush interval of the tests' Envoys (Envoy's default, which the bootstrap keeps, is 5 s)."""
 SIDECARS: Final = pytest.StashKey[list[Sidecar]]()
 
 
@@ -99,7 +102,7 @@ async def sidecars(
         async def start(name: str, service: str, *, delta: bool = False) -> Sidecar:
             bootstrap = build_bootstrap(
                 node_id=f"{MESH}.{name}", service=service, cp_host=HOST, cp_port=plane.xds_port,
-                delta=delta, runtime=RUNTIME,
+                delta=delta, runtime=RUNTIME, stats=StatsReporting(flush_interval_s=STATS_FLUSH_S),
             )  # fmt: skip
             workdir = tmp_path / name
             workdir.mkdir()

@@ -17,6 +17,7 @@ from tls_certs import make_certs
 
 from controlplane.dataplane.bootstrap import (
     ReconnectBackoff,
+    StatsReporting,
     build_bootstrap,
     render_bootstrap,
     sidecar_bootstrap,
@@ -25,8 +26,32 @@ from controlplane.dataplane.bootstrap import (
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
+STATS_PATTERNS = [
+    {"prefix": "tracing."}, {"prefix": "control_plane."}, {"prefix": "listener_manager."},
+    {"prefix": "cluster_manager."},
+    {"safe_regex": {"regex": r"^cluster\.(tracing|meshtrace)[_:][^.]*\.(upstream_cx_connect_fail"
+                             r"|upstream_cx_none_healthy|upstream_rq_timeout|upstream_rq_2xx|upstream_rq_4xx"
+                             r"|upstream_rq_5xx|membership_healthy|membership_total)$"}},
+    {"safe_regex": {"regex": r"^http\.[^.]+\.(tracing\.[a-z_]+|downstream_rq_(total|active|completed))$"}},
+    {"safe_regex": {"regex": r"^cluster\.ads_cluster\.(ssl\.[a-z_]+|upstream_cx_connect_fail|upstream_cx_active)$"}},
+]
+
+
+def _stats_sink(token: str | None = None, flush: str = "5s", matcher: bool = True) -> dict[str, Any]:
+    """The stats sink to the control plane: the ADS cluster, the token as for ADS, the stats matcher."""
+    service: dict[str, Any] = {"envoy_grpc": {"cluster_name": "ads_cluster"}}
+    if token is not None:
+        service["initial_metadata"] = [{"key": "authorization", "value": f"Bearer {token}"}]
+    sink = {"stats_sinks": [{"name": "envoy.stat_sinks.metrics_service", "typed_config": {
+        "@type": "type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig",
+        "grpc_service": service, "transport_api_version": "V3"}}], "stats_flush_interval": flush}
+    if matcher:
+        sink["stats_config"] = {"stats_matcher": {"inclusion_list": {"patterns": STATS_PATTERNS}}}
+    return sink
+
+
 def _expected(
-    *, api_type: str = "GRPC", host: str = "cp.example", cluster_type: str = "STRICT_DNS"
+    *, api_type: str = "GRPC", host: str = "cp.example", cluster_type: str = "STRICT_DNS", stats: bool = True
 ) -> dict[str, Any]:
     ads_cluster: dict[str, Any] = {
         "name": "ads_cluster",
@@ -76,6 +101,7 @@ def _expected(
                 {"name": "admin_layer", "admin_layer": {}},
             ]
         },
+        **(_stats_sink() if stats else {}),
     }
 
 
@@ -96,10 +122,17 @@ def _build(**overrides: Any) -> dict[str, object]:
         ({"delta": True}, _expected(api_type="DELTA_GRPC")),
         ({"cp_host": "10.0.0.7"}, _expected(host="10.0.0.7", cluster_type="STATIC")),
         ({"cp_host": "::1"}, _expected(host="::1", cluster_type="STATIC")),
+        ({"stats": None}, _expected(stats=False)),
+        ({"stats": StatsReporting(flush_interval_s=1.5, all_stats=True)},
+         _expected(stats=False) | _stats_sink(flush="1.5s", matcher=False)),
+        ({"token": "a.b.c"}, _expected() | _stats_sink(token="a.b.c")),
     ],
-    ids=["sotw-hostname", "delta", "ipv4-static", "ipv6-static"],
+    ids=["sotw-hostname", "delta", "ipv4-static", "ipv6-static", "no-stats-sink", "all-stats", "token"],
 )
 def test_whole_bootstrap(overrides: dict[str, Any], expected: dict[str, Any]) -> None:
+    if "token" in overrides:
+        expected["dynamic_resources"]["ads_config"]["grpc_services"][0]["initial_metadata"] = [
+            {"key": "authorization", "value": "Bearer a.b.c"}]
     assert _build(**overrides) == expected
 
 
@@ -229,5 +262,6 @@ def test_typed_message_and_extra_configurers() -> None:
     assert message.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[
         0].endpoint.address.socket_address.address == "cp.example"
     assert render_bootstrap(message) == _expected() | {"stats_flush_interval": "2.5s"}
+    assert _expected()["stats_flush_interval"] == "5s"  # the default that the extra configurer overrode
     assert build_bootstrap(node_id="default.web-1", service="web", cp_host="cp.example", cp_port=5678,
                            extra=[flush_stats]) == render_bootstrap(message)

@@ -1,0 +1,37 @@
+"""Building stats-sink reports and policy decisions for the span-flow unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from builders import dataplane, inbound, mesh, traffic_trace, zipkin_backend
+
+from controlplane.policies.plugins import ProxyPolicies, decide, prepare_policies
+from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
+from controlplane.resources.generated import envoy_metrics_pb2 as em
+
+GAUGES = frozenset({"membership_healthy", "membership_total", "downstream_rq_active"})
+
+
+def families(stats: Mapping[str, float]) -> list[em.MetricFamily]:
+    """One report as Envoy's metrics service sends it: a family per stat, one metric, no labels."""
+    out = []
+    for name, value in stats.items():
+        gauge = name.rpartition(".")[2] in GAUGES
+        metric = em.Metric(gauge=em.Gauge(value=value)) if gauge else em.Metric(counter=em.Counter(value=value))
+        out.append(em.MetricFamily(name=name, type=em.GAUGE if gauge else em.COUNTER, metric=[metric]))
+    return out
+
+
+def traced(sampling: float | None = None, backend: str = "jaeger") -> ProxyPolicies:
+    """The real TrafficTrace plugin's decision for web-1 under a mesh-wide TrafficTrace to `backend`."""
+    the_mesh = mesh(backends=[zipkin_backend(backend, sampling=sampling)])
+    prepared = prepare_policies(the_mesh, {TRAFFIC_TRACE: [traffic_trace(backend=backend)]})
+    return decide(prepared, dataplane("web-1", inbounds=[inbound(service="web")]))
+
+
+def untraced() -> ProxyPolicies:
+    """No TrafficTrace selects web-1."""
+    the_mesh = mesh(backends=[zipkin_backend("jaeger")])
+    prepared = prepare_policies(the_mesh, {TRAFFIC_TRACE: []})
+    return decide(prepared, dataplane("web-1", inbounds=[inbound(service="web")]))
