@@ -63,7 +63,6 @@ class World:
 
     def __init__(self) -> None:
         self._meshes: dict[str, MeshResources] = {}
-        self._revisions = itertools.count(1)
 
     @staticmethod
     def mesh_of(key: ResourceKey) -> str:
@@ -93,7 +92,7 @@ class World:
                 group.index(previous, add=False)
             group.dataplanes[resource.name] = resource
             group.index(resource, add=True)
-            group.revision = next(self._revisions)
+            group.revision = next(_REVISIONS)
         else:
             group.bucket(resource.kind)[resource.name] = resource
         return previous
@@ -109,7 +108,7 @@ class World:
         elif key.kind is DATAPLANE:
             del group.dataplanes[key.name]
             group.index(previous, add=False)
-            group.revision = next(self._revisions)
+            group.revision = next(_REVISIONS)
         else:
             del group.bucket(key.kind)[key.name]
         if group.empty():
@@ -125,7 +124,8 @@ class World:
             if group is not None:
                 copy._meshes[name] = MeshResources(
                     group.mesh, {kind: dict(bucket) for kind, bucket in group.policies.items()},
-                    dict(group.dataplanes), {service: set(names) for service, names in group.clients.items()})
+                    dict(group.dataplanes), group.revision,
+                    {service: set(names) for service, names in group.clients.items()})
         return copy
 
     def clients_of(self, mesh: str, services: Iterable[str]) -> set[str]:
@@ -134,6 +134,10 @@ class World:
         if group is None:
             return set()
         return set().union(*(group.clients.get(service, ()) for service in services))
+
+
+_REVISIONS = itertools.count(1)
+"""Shared by every World (overlays included), so two groups with equal revisions hold the same Dataplanes."""
 
 
 def _reached(dataplane: Resource) -> set[str]:
