@@ -69,10 +69,16 @@ def prepare_policies(mesh: Resource, policies: Mapping[Kind, Sequence[Resource]]
     return PreparedPolicies(prepared, all(plugin.by_tags(index) for plugin, index in prepared))
 
 
-def decide(prepared: PreparedPolicies, dataplane: Resource) -> ProxyPolicies:
+def tags_key(dataplane: Resource) -> TagsKey:
+    return tuple(tuple(sorted(inbound.tags.items())) for inbound in dataplane.spec.networking.inbound)
+
+
+def decide(prepared: PreparedPolicies, dataplane: Resource, key: TagsKey | None = None) -> ProxyPolicies:
+    """Every plugin's decision for `dataplane`; `key`: its `tags_key`, when the caller keeps it."""
     if not prepared.by_tags:
         return _decide(prepared, dataplane)
-    key = tuple(tuple(sorted(inbound.tags.items())) for inbound in dataplane.spec.networking.inbound)
+    if key is None:
+        key = tags_key(dataplane)
     found = prepared._memo.get(key)
     if found is None:
         found = prepared._memo[key] = _decide(prepared, dataplane)

@@ -312,9 +312,13 @@ class Reconciler:
         todo: list[tuple[str, Proxy]] = []
         dropped = 0
         budget = _YieldBudget()
-        for dataplane in ctx.dataplanes:
+        # A Dataplane change alone changes no other proxy's decision (each is decided from its own
+        # Dataplane and the policies): only the changed proxies and their clients are looked at.
+        candidates = ctx.dataplanes if policy else [ctx.indexed[n].dataplane for n in sorted(explicit)
+                                                    if n in ctx.indexed]
+        for dataplane in candidates:
             proxy = build_proxy(ctx, dataplane)
-            node = node_id(mesh, dataplane.name)
+            node = ctx.indexed[dataplane.name].node_id
             record = self.records.get(node)
             decisions_changed = record is None or record.policies != proxy.policies
             if decisions_changed:
