@@ -107,11 +107,15 @@ class Topology:
     indexed: Mapping[str, Indexed]
     serving: Mapping[str, frozenset[str]]
     """Service → names of the Dataplanes with an inbound of it."""
+    shared: dict[Hashable, Any]
+    """One object per distinct tag sets (and per inbound's tags), handed on to the next build: replicas
+    of a service share them (at 100k Dataplanes, tens of MB)."""
 
 
 def build_topology(dataplanes: Sequence[Resource], previous: Topology | None = None) -> Topology:
     """Index the Dataplanes of a mesh (sorted by name, so everything after is order-independent)."""
     kept = previous.indexed if previous is not None else {}
+    shared: dict[Hashable, Any] = previous.shared if previous is not None else {}
     indexed: dict[str, Indexed] = {}
     changed: set[str] = set()
     for dataplane in dataplanes:
@@ -119,7 +123,7 @@ def build_topology(dataplanes: Sequence[Resource], previous: Topology | None = N
         if old is not None and old.dataplane is dataplane:
             indexed[dataplane.name] = old
         else:
-            indexed[dataplane.name] = _index(dataplane)
+            indexed[dataplane.name] = _index(dataplane, shared)
             changed.add(dataplane.name)
     removed = kept.keys() - indexed.keys()
     if previous is None:
@@ -149,7 +153,7 @@ def build_topology(dataplanes: Sequence[Resource], previous: Topology | None = N
     else:
         ordered = tuple(sorted((i.dataplane for i in indexed.values()), key=lambda resource: resource.name))
     return Topology(ordered, MappingProxyType(dict(sorted(destinations.items()))), MappingProxyType(indexed),
-                    MappingProxyType(serving))
+                    MappingProxyType(serving), shared)
 
 
 def _serving(indexed: Iterable[Indexed]) -> dict[str, frozenset[str]]:
@@ -288,17 +292,23 @@ def service_of(tags: Mapping[str, str]) -> str:
     return tags.get(SERVICE_TAG) or tags.get(LEGACY_SERVICE_TAG, "")
 
 
-def _index(dataplane: Resource) -> Indexed:
+def _index(dataplane: Resource, shared: dict[Hashable, Any]) -> Indexed:
     """Clients connect where the inbound listener listens: its own `address` when set (Kuma's DataplaneIP,
     `ToInboundInterface`), else `networking.address`; an unspecified listen address (0.0.0.0, ::) is not
     reachable as a destination, so `networking.address` is used for it."""
     networking = dataplane.spec.networking
+    computed = tags_key(dataplane)
+    key = shared.setdefault(computed, computed)
     endpoints = []
-    for inbound in networking.inbound:
+    for inbound, items in zip(networking.inbound, key, strict=True):
         service = inbound.tags.get(SERVICE_TAG, "")
         if not service:
             continue
+        tags = shared.get(("inbound", items))  # tagged: an empty TagsKey and an empty items tuple are equal
+        if tags is None:
+            tags = shared[("inbound", items)] = MappingProxyType(dict(items))
         address = inbound.address if inbound.address and not is_unspecified_ip(inbound.address) else ""
-        endpoints.append((service, Endpoint(address or networking.address, inbound.port,
-                                            MappingProxyType(dict(inbound.tags)), dataplane.name)))
-    return Indexed(dataplane, node_id(dataplane.mesh, dataplane.name), tuple(endpoints), tags_key(dataplane))
+        endpoints.append((service, Endpoint(address or networking.address, inbound.port, tags, dataplane.name)))
+    return Indexed(dataplane, node_id(dataplane.mesh, dataplane.name), tuple(endpoints), key)
+
+
