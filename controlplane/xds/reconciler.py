@@ -62,6 +62,7 @@ from controlplane.xds.world import MeshResources, World
 
 log = structlog.get_logger(__name__)
 
+LOAD_PAGE = 5000
 STORE_RETRY_MIN_S = 0.1
 STORE_RETRY_MAX_S = 5.0
 YIELD_AFTER_S = 0.005
@@ -204,18 +205,27 @@ class Reconciler:
         return generate(ctx, build_proxy(ctx, dataplane), self._interner, None)
 
     async def _load_all(self) -> None:
+        """Mirror the store page by page (bounded transient memory: 100k rows at once left ~100 MB of
+        allocator fragmentation behind). Pages are separate reads, so a change between two of them may be
+        missed or seen twice here; the watch subscribed before the load reports it, and mirroring it again
+        converges, as after an outage."""
         backoff = STORE_RETRY_MIN_S
         while True:
             try:
-                pages = [await self.store.list(kind) for kind in KINDS]
-                break
+                for kind in KINDS:
+                    offset = 0
+                    while True:
+                        page = await self.store.list(kind, offset=offset, size=LOAD_PAGE)
+                        for resource in page.items:
+                            self.world.put(resource)
+                        offset += len(page.items)
+                        if not page.items or offset >= page.total:
+                            break
+                return
             except StoreUnavailable as exc:
                 log.warning("store_unavailable", error=str(exc), retry_in_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, STORE_RETRY_MAX_S)
-        for page in pages:
-            for resource in page.items:
-                self.world.put(resource)
 
     async def _batches(self, changes: AsyncIterator[Change]) -> AsyncIterator[tuple[list[Change], float]]:
         loop = asyncio.get_running_loop()
