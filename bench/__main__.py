@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--idle-seconds", type=float, default=20.0, help="S1 measurement window")
     run.add_argument("--spread", type=float, default=10.0, help="S4 reconnect window (0 = all at once)")
     run.add_argument("--profile", type=Path, default=None, help="py-spy collapsed stacks of the CP to FILE")
+    run.add_argument("--stats-interval", type=float, default=0.0,
+                     help="every proxy also streams stats to the CP's metrics service this often (s; 0 = off)")
     run.add_argument("--no-pin", action="store_true", help="do not pin CP to CPU 0 and clients to CPU 1")
     run.add_argument("--cp-allocator", choices=("pymalloc", "malloc"), default="pymalloc",
                      help="the control plane's PYTHONMALLOC (malloc gives memory back after streams close)")
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                           rounds=args.rounds, instances=args.instances, reach=args.reach, seed=args.seed,
                           client_processes=args.client_processes, debounce_s=args.debounce,
                           idle_s=args.idle_seconds, spread_s=args.spread, pin=not args.no_pin,
-                          profile=args.profile, allocator=args.cp_allocator)
+                          profile=args.profile, allocator=args.cp_allocator, stats_interval_s=args.stats_interval)
         workload = generate_workload(n, instances=args.instances, reach=args.reach, seed=args.seed)
         load_before = load_average()
         progress.phase(f"{args.scenario} N={n} mode={args.mode} load={load_before}")

@@ -78,6 +78,8 @@ class Options:
     no_floor: bool = False
     profile: Path | None = None
     allocator: str = "pymalloc"
+    stats_interval_s: float = 0.0
+    """> 0: every proxy also reports stats to the control plane this often (bench/stats_reporter.py)."""
 
 
 class Harness:
@@ -181,6 +183,8 @@ class Harness:
     async def _run_plan(self, plan: Plan, base_docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         memory = self._memory("empty")
         result = await self._load_and_connect(base_docs, memory)
+        if self.o.stats_interval_s > 0:
+            await self._start_reporters(result)
         if self.envoy_specs:
             self.progress.phase(f"starting {len(self.envoy_specs)} real Envoys")
             await self.envoys.start(self.envoy_specs, self.cp.xds_port, self.o.mode == "delta", self.configs[0])
@@ -194,6 +198,15 @@ class Harness:
         result.update(self._rss_per_proxy(memory))
         result["client_stats"] = await self.pool.stats()
         return result
+
+    async def _start_reporters(self, result: dict[str, Any]) -> None:
+        """Every proxy's simulated stats sink to the control plane (the floor serves no metrics service);
+        measuring starts after two intervals, once every stream is open and past its first report."""
+        interval = self.o.stats_interval_s
+        self.progress.phase(f"starting {len(self.nodes)} stats reporters, a report every {interval:g} s each")
+        self.pool.report(f"127.0.0.1:{self.cp.xds_port}", list(enumerate(self.nodes)), interval, self.o.reach)
+        await asyncio.sleep(2 * interval)
+        result["stats_interval_s"] = interval
 
     def _memory(self, stage: str) -> dict[str, int]:
         return {f"cp_{stage}_kb": rss_kb(self.pids[CP]), f"floor_{stage}_kb": rss_kb(self.pids[FLOOR])}

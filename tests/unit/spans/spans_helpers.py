@@ -13,13 +13,15 @@ from controlplane.resources.generated import envoy_metrics_pb2 as em
 GAUGES = frozenset({"membership_healthy", "membership_total", "downstream_rq_active"})
 
 
-def families(stats: Mapping[str, float]) -> list[em.MetricFamily]:
-    """One report as Envoy's metrics service sends it: a family per stat, one metric, no labels."""
+def families(stats: Mapping[str, float]) -> list[bytes]:
+    """One report as Envoy's metrics service sends it: a family per stat, one metric, no labels (serialised,
+    as the stats sink hands them on)."""
     out = []
     for name, value in stats.items():
         gauge = name.rpartition(".")[2] in GAUGES
         metric = em.Metric(gauge=em.Gauge(value=value)) if gauge else em.Metric(counter=em.Counter(value=value))
-        out.append(em.MetricFamily(name=name, type=em.GAUGE if gauge else em.COUNTER, metric=[metric]))
+        family = em.MetricFamily(name=name, type=em.GAUGE if gauge else em.COUNTER, metric=[metric])
+        out.append(family.SerializeToString())
     return out
 
 
