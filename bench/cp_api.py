@@ -16,7 +16,7 @@ import aiohttp
 from bench.workload import doc_path
 
 LOAD_CONCURRENCY: Final = 16
-LOAD_ORDER: Final = {"Mesh": 0, "TrafficTrace": 1}
+LOAD_ORDER: Final = {"Mesh": 0, "TrafficTrace": 1, "MeshTrace": 1}
 SAMPLE_EVERY_S: Final = 0.02
 
 

@@ -275,10 +275,11 @@ class Harness:
                 if server == FLOOR and self.o.no_floor:
                     continue
                 outcome = await self._measure(server, change, previous, target, plan)
+                outcome.group = change.group
                 if change.measured:
                     results[server].append(outcome)
             previous = target
-        out = summarise(results)
+        out = summarise(results, plan.comparisons)
         if self.envoys.times:
             out["envoys_all_on_version_s"] = {"median": round(statistics.median(self.envoys.times), 4),
                                               "max": round(max(self.envoys.times), 4)}

@@ -79,6 +79,7 @@ class ChangeResult:
     bytes_per_proxy: float
     pushes: int
     api_lag_ms: list[float] = field(default_factory=list)
+    group: str = ""
 
     def stats(self) -> dict[str, float]:
         c = self.convergence
@@ -141,8 +142,36 @@ def _proxy_problems(check: PushCheck, i: int, code: int, wanted: bool, got: int,
     return problems
 
 
-def summarise(results: Mapping[int, list[ChangeResult]]) -> dict[str, Any]:
-    """Medians over rounds (one round per change and server), so one noisy round cannot move the figure."""
+def summarise(results: Mapping[int, list[ChangeResult]],
+              comparisons: Sequence[tuple[str, str, str]] = ()) -> dict[str, Any]:
+    """Medians over rounds (one round per change and server), so one noisy round cannot move the figure.
+
+    When the changes come in groups (S2t), each group is also summarised on its own, and each comparison
+    (name, baseline group, candidate group) pairs the k-th change of the two groups, i.e. the same round."""
+    out = _summary(results)
+    groups = sorted({r.group for r in results[CP] if r.group})
+    if groups:
+        out["groups"] = {g: _summary({s: [r for r in rs if r.group == g] for s, rs in results.items()})
+                         for g in groups}
+    for name, baseline, candidate in comparisons:
+        out.setdefault("comparisons", {})[name] = compare_groups(results[CP], baseline, candidate)
+    return out
+
+
+def compare_groups(cp: Sequence[ChangeResult], baseline: str, candidate: str) -> dict[str, Any]:
+    """Per-round ratios candidate / baseline (p50, p99, CPU) and their medians: below 1 = candidate faster."""
+    pairs = list(zip((r for r in cp if r.group == baseline), (r for r in cp if r.group == candidate), strict=False))
+    out: dict[str, Any] = {"baseline": baseline, "candidate": candidate, "rounds": len(pairs)}
+    for key, value in (("p50", lambda r: r.stats()["p50"]), ("p99", lambda r: r.stats()["p99"]),
+                       ("cpu", lambda r: r.cpu_s)):
+        ratios = [value(c) / value(b) for b, c in pairs if value(b) > 0]
+        if ratios:
+            out[f"{key}_ratio"] = round(statistics.median(ratios), 3)
+            out[f"{key}_ratio_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+    return out
+
+
+def _summary(results: Mapping[int, list[ChangeResult]]) -> dict[str, Any]:
     cp, floor = results[CP], results[FLOOR]
     if not cp:
         return {"pushes_ok": False}

@@ -80,6 +80,21 @@ def summary_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def group_table(results: Sequence[dict[str, Any]]) -> str:
+    """Per-group rows and the per-round comparisons of a grouped scenario (S2t); "" for the others."""
+    lines = []
+    for r in results:
+        for group, g in sorted(r.get("groups", {}).items()):
+            lines.append(f"{r['scenario']} N={r['proxies']} {group:12} p50 {_ms(g.get('p50_s'))} ms  p99 "
+                         f"{_ms(g.get('p99_s'))} ms  max {_ms(g.get('max_s'))} ms  floor p99 "
+                         f"{_ms(g.get('floor_p99_s'))} ms  ratio p99 {g.get('ratio_p99', '-')}  cpu {g.get('cpu_s')} s")
+        for name, c in sorted(r.get("comparisons", {}).items()):
+            lines.append(f"{r['scenario']} N={r['proxies']} {name}: {c['candidate']} / {c['baseline']} per round: "
+                         f"p99 x{c.get('p99_ratio', '-')} {c.get('p99_ratio_range', '')}, p50 x{c.get('p50_ratio', '-')}, "
+                         f"cpu x{c.get('cpu_ratio', '-')} ({c['rounds']} rounds)")
+    return "\n".join(lines)
+
+
 def write_json(path: Path, results: Sequence[dict[str, Any]]) -> None:
     payload: Any = results[0] if len(results) == 1 else list(results)
     path.write_text(json.dumps(payload, indent=2) + "\n")

@@ -13,6 +13,8 @@ changes to the control plane (HTTP API) and to the floor server (pre-built state
 | S4  | mesh + mesh-wide trace              | every stream dropped, reconnecting within `spread` s           |
 | S5  | mesh + mesh-wide trace, 1 NACKing   | sampling changes; proxy 0 NACKs LDS: no resend loop            |
 | S6  | S2a at several N (driver loops)     |                                                                |
+| S2m | mesh with backend, MeshTrace `defaults` (`backends: []`) | S2a with MeshTrace: `tracing` on (merged with `defaults`) / off |
+| S2t | mesh with backend, no policy        | TrafficTrace vs MeshTrace in one run, per round: TT on, TT sampling 50, (TT off); (MT defaults), MT on, MT sampling 50, (MT off); compared per round |
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from bench.workload import ProxySpec, Workload, dataplane_doc, doc_key, mesh_doc, traffic_trace_doc
+from bench.workload import (
+    ProxySpec,
+    Workload,
+    dataplane_doc,
+    doc_key,
+    mesh_doc,
+    meshtrace_docs,
+    traffic_trace_doc,
+)
 
-SCENARIOS: Final = ("S1", "S2a", "S2b", "S2c", "S2d", "S3", "S4", "S5", "S6")
+SCENARIOS: Final = ("S1", "S2a", "S2b", "S2c", "S2d", "S3", "S4", "S5", "S6", "S2m", "S2t")
 BURST_EDITS: Final = 20
 BURST_SPACING_S: Final = 0.01
 
@@ -38,6 +48,8 @@ class Change:
     deletes: tuple[Doc, ...] = ()
     measured: bool = True
     spacing_s: float = 0.0
+    group: str = ""
+    """Measured changes of a kind, summarised together (S2t: `tt-toggle`, `mt-sampling`, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,8 @@ class Plan:
     max_pushes_per_type: int = 1
     nack_node: int | None = None
     extra_nodes: tuple[str, ...] = field(default=())
+    comparisons: tuple[tuple[str, str, str], ...] = ()
+    """(name, baseline group, candidate group): per-round ratios candidate / baseline in the summary."""
 
 
 def apply_change(state: Mapping[tuple[str, str], Doc], change: Change) -> dict[tuple[str, str], Doc]:
@@ -110,11 +124,38 @@ def build_plan(scenario: str, workload: Workload, rounds: int, extra: Sequence[P
         changes = [c for _ in range(rounds) for c in (
             Change("instance up", puts=(churn,)), Change("instance down", deletes=(churn,)))]
         return Plan(scenario, traced, tuple(changes))
+    if scenario in ("S2m", "S2t"):
+        return _policy_plan(scenario, (mesh_doc(), *dataplanes), rounds)
     if scenario == "S1":
         return Plan(scenario, traced, kind="idle")
     if scenario == "S4":
         return Plan(scenario, traced, kind="storm")
     raise ValueError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
+
+
+def _policy_plan(scenario: str, base: tuple[Doc, ...], rounds: int) -> Plan:
+    """S2m: MeshTrace on / off with every proxy merging two policies (`meshtrace_docs`: `defaults` stays, the
+    toggle is `tracing`). S2t: the same toggle and a sampling change, for TrafficTrace and for MeshTrace in
+    turn within each round, so each MeshTrace figure has a TrafficTrace twin measured a minute apart on the
+    same machine (it is shared: only same-run ratios mean anything). Every measured change is one PUT, as
+    S2a's (two PUTs in a row would take the full debounce instead of the first gap)."""
+    trace_all = traffic_trace_doc("all")
+    defaults, tracing = meshtrace_docs()
+    meshtrace_on = Change("MeshTrace on", puts=(tracing,), group="mt-toggle")
+    meshtrace_off = Change("MeshTrace off", deletes=(tracing,), measured=False)
+    if scenario == "S2m":
+        return Plan(scenario, (*base, defaults), tuple(c for _ in range(rounds) for c in (meshtrace_on, meshtrace_off)))
+    changes = [c for _ in range(rounds) for c in (
+        Change("TrafficTrace on", puts=(trace_all,), group="tt-toggle"),
+        Change("TrafficTrace sampling 50", puts=(mesh_doc(sampling=50.0),), group="tt-sampling"),
+        Change("TrafficTrace off", puts=(mesh_doc(),), deletes=(trace_all,), measured=False),
+        Change("MeshTrace defaults", puts=(defaults,), measured=False),  # `backends: []`: no config change
+        meshtrace_on,
+        Change("MeshTrace sampling 50", puts=(meshtrace_docs(sampling=50.0)[0],), group="mt-sampling"),
+        Change("MeshTrace off", puts=(defaults,), deletes=(tracing,), measured=False),
+        Change("MeshTrace defaults off", deletes=(defaults,), measured=False))]
+    comparisons = (("toggle", "tt-toggle", "mt-toggle"), ("sampling", "tt-sampling", "mt-sampling"))
+    return Plan(scenario, base, tuple(changes), comparisons=comparisons)
 
 
 def churn_instance(workload: Workload) -> Doc:

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
 from controlplane.resources.codec import decode_resource
 from controlplane.resources.dataplane import DATAPLANE
 from controlplane.resources.mesh import MESH as MESH_KIND
@@ -106,6 +105,28 @@ def traffic_trace_doc(name: str, service: str = "*") -> dict[str, Any]:
             "selectors": [{"match": {"kuma.io/service": service}}]}
 
 
+MESH_TRACE_DEFAULTS: Final = "defaults"
+MESH_TRACE_TRACING: Final = "tracing"
+
+
+def meshtrace_docs(*, sampling: float = 100.0, port: int = 9411) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The MeshTrace counterpart of `mesh_doc` + a mesh-wide TrafficTrace, written so every proxy *merges*:
+    `defaults` (kind Mesh) sets the sampling and `backends: []` (tracing off on its own), and `tracing` (kind
+    MeshSubset on `kuma.io/protocol: http`, which ranks above Mesh) adds the same zipkin collector. Merged:
+    the collector from `tracing`, the sampling from `defaults`, i.e. the TrafficTrace's effective config."""
+    defaults = {"type": "MeshTrace", "mesh": MESH, "name": MESH_TRACE_DEFAULTS, "spec": {
+        "targetRef": {"kind": "Mesh"}, "default": {"backends": [], "sampling": {"overall": _percent(sampling)}}}}
+    tracing = {"type": "MeshTrace", "mesh": MESH, "name": MESH_TRACE_TRACING, "spec": {
+        "targetRef": {"kind": "MeshSubset", "tags": {"kuma.io/protocol": "http"}},
+        "default": {"backends": [{"type": "Zipkin", "zipkin": {"url": f"http://10.255.0.1:{port}/api/v2/spans"}}]}}}
+    return defaults, tracing
+
+
+def _percent(value: float) -> int | str:
+    """A MeshTrace sampling value: an integer, or a decimal string (Kuma's `Decimal`; a bare float is not one)."""
+    return int(value) if float(value).is_integer() else str(value)
+
+
 def dataplane_doc(proxy: ProxySpec, *, address: str | None = None) -> dict[str, Any]:
     outbound = [{"port": port, "tags": {"kuma.io/service": service}}
                 for service, port in zip(proxy.outbounds, proxy.outbound_ports, strict=True)]
@@ -124,7 +145,7 @@ def doc_path(doc: Mapping[str, Any]) -> str:
     """HTTP API path of a document."""
     if doc["type"] == "Mesh":
         return f"/meshes/{doc['name']}"
-    ws = {"TrafficTrace": "traffic-traces", "Dataplane": "dataplanes"}[doc["type"]]
+    ws = {"TrafficTrace": "traffic-traces", "MeshTrace": "meshtraces", "Dataplane": "dataplanes"}[doc["type"]]
     return f"/meshes/{doc['mesh']}/{ws}/{doc['name']}"
 
 
@@ -169,9 +190,9 @@ def expected_configs(docs: Iterable[Mapping[str, Any]], node_ids: Sequence[str] 
     """Every proxy's expected config for this set of documents (the control plane's generator, in-process)."""
     resources = [decode_resource(dict(doc)) for doc in docs]
     mesh = next(r for r in resources if r.kind is MESH_KIND)
-    traces = [r for r in resources if r.kind is TRAFFIC_TRACE]
+    policies = [r for r in resources if r.kind.policy]
     dataplanes = [r for r in resources if r.kind is DATAPLANE]
-    ctx = build_mesh_context(mesh, traces, dataplanes)
+    ctx = build_mesh_context(mesh, policies, dataplanes)
     interner = ResourceInterner()
     wanted = set(node_ids) if node_ids is not None else None
     out: dict[str, ProxyConfig] = {}

@@ -39,7 +39,7 @@ RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 # A policy kind's api.py is imported by resources/registry.py: it must stay in the resource layer.
-POLICY_API_ALLOWED = ("controlplane.errors", "controlplane.resources", "google.protobuf", "__future__", "typing",
+POLICY_API_ALLOWED = ("controlplane.errors", "controlplane.resources", "google.protobuf", "__future__", "typing", "copy",
                       "collections", "dataclasses", "datetime", "decimal", "enum", "math", "re")
 
 

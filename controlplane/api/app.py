@@ -11,7 +11,6 @@ answers from the first moment, so an operator can apply resources while the cont
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from typing import Final
@@ -20,12 +19,12 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from controlplane import __version__
 from controlplane.api import auth as auth_routes
-from controlplane.api import dry_run, insights, inspect_routes, resources
+from controlplane.api import dry_run, fleet, inspect_routes, mesh_insights, meta, resources
 from controlplane.api.errors import Handler, error_middleware
 from controlplane.api.inspection import Inspector
 from controlplane.api.keys import AUTH, INSPECTOR, MAX_BODY, METRICS, READINESS, STORE, ApiAuth, Readiness
+from controlplane.api.meta import INFO, ServerInfo
 from controlplane.api.origin import ALLOWED_HOSTS, LOOPBACK_ONLY, AllowedHosts, browser_guard_middleware
 from controlplane.observability import Metrics
 from controlplane.store.base import Store
@@ -33,7 +32,6 @@ from controlplane.store.base import Store
 log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_BODY: Final = 1024 * 1024
-TAGLINE: Final = "Kuma-compatible tracing control plane"
 
 
 @web.middleware
@@ -49,12 +47,6 @@ async def logging_middleware(request: web.Request, handler: Handler) -> web.Stre
                   duration_ms=round((time.perf_counter() - started) * 1000, 2))
         response.headers["X-Request-Id"] = request_id
         return response
-
-
-async def index(request: web.Request) -> web.Response:
-    return web.json_response(
-        {"hostname": socket.gethostname(), "tagline": TAGLINE, "version": __version__, "product": "controlplane"}
-    )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -76,6 +68,7 @@ def _always_ready() -> str | None:
 def create_app(
     store: Store, metrics_: Metrics, inspector: Inspector | None = None, *, max_body: int = DEFAULT_MAX_BODY,
     auth: ApiAuth | None = None, allowed_hosts: AllowedHosts = LOOPBACK_ONLY, readiness: Readiness = _always_ready,
+    info: ServerInfo | None = None,
 ) -> web.Application:
     # Inside error_middleware, so refusals get Kuma bodies; the browser guard before auth, so a cross-site
     # request is refused as such even from loopback, where auth would let it through.
@@ -88,16 +81,18 @@ def create_app(
     app[METRICS] = metrics_
     app[MAX_BODY] = max_body
     app[READINESS] = readiness
+    app[INFO] = info if info is not None else ServerInfo()
     if inspector is not None:
         app[INSPECTOR] = inspector
-    app.router.add_get("/", index)
+    meta.add_routes(app)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/ready", ready)
     resources.add_routes(app)
+    mesh_insights.add_routes(app)
     if auth is not None:
         app[AUTH] = auth
         auth_routes.add_routes(app)
     inspect_routes.add_routes(app)
-    insights.add_routes(app)
+    fleet.add_routes(app)
     dry_run.add_routes(app)
     return app

@@ -31,11 +31,26 @@ async def dataplane_policies(request: web.Request) -> web.Response:
     return web.json_response(inspect_views.policies_body(inspector_of(request).dataplane(m["mesh"], m["name"])))
 
 
+async def dataplane_rules(request: web.Request) -> web.Response:
+    m = request.match_info
+    return web.json_response(inspect_views.rules_body(inspector_of(request).dataplane(m["mesh"], m["name"])))
+
+
 async def policy_dataplanes(request: web.Request) -> web.Response:
+    """Kuma's legacy `/meshes/{mesh}/{policies}/{name}/dataplanes` (what `kumactl inspect <policy>` reads)."""
     m = request.match_info
     kind = KINDS.by_ws_path(m["ws"])
     names = inspector_of(request).policy_dataplanes(kind, m["mesh"], m["name"])
     return web.json_response({"total": len(names), "items": [{"mesh": m["mesh"], "name": n} for n in names]})
+
+
+async def policy_resources_dataplanes(request: web.Request) -> web.Response:
+    """Kuma 2.x's `/meshes/{mesh}/{policies}/{name}/_resources/dataplanes`."""
+    m = request.match_info
+    kind = KINDS.by_ws_path(m["ws"])
+    names = inspector_of(request).policy_dataplanes(kind, m["mesh"], m["name"])
+    items = [{"type": "Dataplane", "mesh": m["mesh"], "name": n, "labels": {}} for n in names]
+    return web.json_response({"items": items, "total": len(items)})
 
 
 async def dataplane_xds(request: web.Request) -> web.Response:
@@ -65,5 +80,7 @@ def add_routes(app: web.Application) -> None:
     policies = "|".join(kind.ws_path for kind in KINDS.policies())
     app.router.add_get("/meshes/{mesh}/dataplanes/{name}/policies", dataplane_policies)
     app.router.add_get("/meshes/{mesh}/dataplanes/{name}/xds", dataplane_xds)
+    app.router.add_get("/meshes/{mesh}/dataplanes/{name}/_rules", dataplane_rules)
     app.router.add_get(f"/meshes/{{mesh}}/dataplanes/{{name}}/{{view:{'|'.join(VIEWS)}}}", envoy_view)
     app.router.add_get(f"/meshes/{{mesh}}/{{ws:{policies}}}/{{name}}/dataplanes", policy_dataplanes)
+    app.router.add_get(f"/meshes/{{mesh}}/{{ws:{policies}}}/{{name}}/_resources/dataplanes", policy_resources_dataplanes)

@@ -13,6 +13,7 @@ from controlplane.resources.kind import Kind
 from controlplane.resources.model import Resource
 from controlplane.spans.verdict import Verdict
 from controlplane.xds.admin_tunnel import AdminAnswer
+from controlplane.xds.envoy_version import EnvoyVersion
 from controlplane.xds.ghosts import Ghost
 from controlplane.xds.inspect import DataplaneOverview, DataplaneView, MeshSpans, XdsView
 from controlplane.xds.preview import ResourceEffect
@@ -25,6 +26,10 @@ class Inspector(Protocol):
 
     def policy_dataplanes(self, kind: Kind, mesh: str, name: str) -> list[str]:
         """Dataplanes on which the policy decides."""
+        ...
+
+    def connected_dataplanes(self, mesh: str) -> dict[str, EnvoyVersion | None]:
+        """The mesh's dataplanes with an open ADS stream, and the Envoy version each reported."""
         ...
 
     def dataplane_xds(self, mesh: str, name: str) -> XdsView:

@@ -44,6 +44,7 @@ def _key(request: web.Request) -> ResourceKey:
 
 
 def paging(request: web.Request) -> tuple[int, int]:
+    """`?size=&offset=` of a list request (Kuma's defaults and bounds), or Kuma's 400."""
     try:
         size = int(request.query.get("size", DEFAULT_PAGE_SIZE))
         if not 1 <= size <= MAX_PAGE_SIZE:
@@ -66,12 +67,17 @@ async def list_resources(request: web.Request) -> web.Response:
     size, offset = paging(request)
     mesh = request.match_info.get("mesh")
     page = await request.app[STORE].list(kind, mesh, offset=offset, size=size)
-    next_url = None
-    if offset + size < page.total:
-        next_url = str(request.url.update_query(offset=offset + size, size=size))
+    next_url = page_url(request, page.total, size, offset)
     return web.json_response(
         {"total": page.total, "items": [encode_resource(r) for r in page.items], "next": next_url}
     )
+
+
+def page_url(request: web.Request, total: int, size: int, offset: int) -> str | None:
+    """Kuma's `next`: this request's absolute URL at the next offset, None on the last page."""
+    if offset + size >= total:
+        return None
+    return str(request.url.update_query(offset=offset + size, size=size))
 
 
 async def get_resource(request: web.Request) -> web.Response:

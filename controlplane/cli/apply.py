@@ -1,4 +1,6 @@
-"""`controlplane apply -f FILE|-`: kumactl apply semantics over the HTTP API.
+"""`controlplane apply -f FILE|DIR|URL|-`: kumactl apply semantics over the HTTP API.
+
+Reading the sources and the `--var` values is `sources.py`'s job.
 
 Every document is decoded and validated locally first; if any is invalid, nothing is sent (kumactl would
 apply the documents before the bad one; an operator never wants half a file applied). Then each resource is
@@ -7,69 +9,52 @@ PUT in file order, so a Mesh and the TrafficTrace that needs it can live in one 
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+import chevron
 import click
 
 from controlplane.cli.client import ApiClient, ApiFailure, seg
+from controlplane.cli.sources import Source
 from controlplane.errors import ValidationError
 from controlplane.resources.codec import decode_resource, encode_resource
-from controlplane.resources.model import Resource
-from controlplane.resources.yaml_loader import load_documents
+from controlplane.resources.model import Resource, ResourceKey
+from controlplane.resources.yaml_loader import MAX_DOCUMENTS, load_documents
 
-MAX_INPUT_BYTES: Final = 8 * 1024 * 1024
-
-
-def parse_vars(pairs: tuple[str, ...]) -> dict[str, object]:
-    """`--var a.b=c` → {"a": {"b": "c"}} so mustache `{{ a.b }}` works like kumactl's dotted keys."""
-    context: dict[str, object] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint="--var")
-        node = context
-        *parents, leaf = name.split(".")
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise click.BadParameter(f"{name}: {part} is already a value", param_hint="--var")
-            node = child
-        node[leaf] = value
-    return context
-
-
-def read_input(path: str) -> str:
-    try:
-        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
-        with stream:
-            text = stream.read(MAX_INPUT_BYTES + 1)
-    except OSError as exc:  # missing file, directory, no permission: one line, not a traceback
-        raise click.ClickException(f"{path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if len(text) > MAX_INPUT_BYTES:
-        raise click.ClickException(f"{path}: input is larger than {MAX_INPUT_BYTES} bytes")
-    return text
+NOTHING_APPLIED: Final = "nothing was applied"
 
 
 def decode_all(text: str) -> list[Resource]:
-    try:
-        documents = load_documents(text)
-    except ValidationError as exc:
-        raise click.ClickException("\n".join(str(v) for v in exc.violations)) from None
-    if not documents:
-        raise click.ClickException("no resource(s) passed to apply")
-    resources, errors = [], []
-    for i, doc in enumerate(documents):
+    return decode_sources([Source("-", text)], {})
+
+
+def decode_sources(sources: Sequence[Source], variables: dict[str, object]) -> list[Resource]:
+    """Every document of every source, rendered with `variables` (mustache, when any are given) and
+    decoded; errors of all sources are collected (named by file when there are several) and nothing is
+    returned unless every document is valid."""
+    resources: list[Resource] = []
+    errors: list[str] = []
+    for source in sources:
+        text = chevron.render(source.text, variables) if variables else source.text
+        where = f"{source.name}: " if len(sources) > 1 else ""
         try:
-            resources.append(decode_resource(doc))
+            documents = load_documents(text)
         except ValidationError as exc:
-            label = _label(doc, i)
-            errors.append(f"{label} is not valid:\n" + "\n".join(f"  {v}" for v in exc.violations))
-    if errors:
-        raise click.ClickException("\n".join(errors) + "\nnothing was applied")
+            errors.append(where + "\n".join(str(v) for v in exc.violations))
+            continue
+        for i, doc in enumerate(documents):
+            try:
+                resources.append(decode_resource(doc))
+            except ValidationError as exc:
+                errors.append(f"{where}{_label(doc, i)} is not valid:\n" + "\n".join(f"  {v}" for v in exc.violations))
+    if errors:  # a YAML error alone (one source) is its own message, as before directories were read
+        alone = len(sources) == 1 and len(errors) == 1 and " is not valid:\n" not in errors[0]
+        raise click.ClickException("\n".join(errors) + ("" if alone else "\n" + NOTHING_APPLIED))
+    if not resources:
+        raise click.ClickException("no resource(s) passed to apply")
+    if len(resources) > MAX_DOCUMENTS:
+        raise click.ClickException(f"more than {MAX_DOCUMENTS} documents; split the input into several applies")
     return resources
 
 
@@ -77,6 +62,11 @@ def _label(doc: object, i: int) -> str:
     if isinstance(doc, dict) and doc.get("type") and doc.get("name"):
         return f'document {i + 1} ({doc["type"]} "{doc["name"]}")'
     return f"document {i + 1}"
+
+
+def resource_label(key: ResourceKey) -> str:
+    """`TrafficTrace "default/web"`: how apply and import name a resource in what they print."""
+    return f'{key.kind.value} "{key.mesh + "/" if key.mesh else ""}{key.name}"'
 
 
 def resource_path(resource: Resource) -> str:
@@ -104,21 +94,17 @@ def apply_all(client: ApiClient, resources: Iterable[Resource], dry_run: bool) -
                 raise
             raise click.ClickException(_partial_failure(batch, index, exc.message)) from None
         body = response.body if isinstance(response.body, dict) else {}
-        click.echo(f"{label(resource)} {body.get('result', 'applied')}")
+        click.echo(f"{resource_label(resource.key)} {body.get('result', 'applied')}")
         for warning in body.get("warnings", []) or []:
-            click.echo(f"warning: {label(resource)}: {warning}", err=True)
-
-
-def label(resource: Resource) -> str:
-    return f'{resource.kind.value} "{resource.mesh + "/" if resource.mesh else ""}{resource.name}"'
+            click.echo(f"warning: {resource_label(resource.key)}: {warning}", err=True)
 
 
 def _partial_failure(batch: list[Resource], index: int, message: str) -> str:
-    failed = f"{label(batch[index])}: {message}"
+    failed = f"{resource_label(batch[index].key)}: {message}"
     if len(batch) == 1:
         return failed
-    applied = ", ".join(label(r) for r in batch[:index]) or "none"
-    skipped = ", ".join(label(r) for r in batch[index + 1:]) or "none"
+    applied = ", ".join(resource_label(r.key) for r in batch[:index]) or "none"
+    skipped = ", ".join(resource_label(r.key) for r in batch[index + 1:]) or "none"
     return (f"{failed}\ndocument {index + 1} of {len(batch)} failed; applied before it: {applied}; "
             f"not sent: {skipped}")
 
@@ -138,11 +124,11 @@ def dry_run_all(client: ApiClient, batch: list[Resource]) -> None:
     for resource, result in zip(batch, results, strict=False):
         if result.get("result") == "invalid":
             causes = "".join(f"\n  {c.get('field')}: {c.get('message')}" for c in result.get("causes") or [])
-            invalid.append(f"{label(resource)} would fail: {result.get('details')}{causes}")
+            invalid.append(f"{resource_label(resource.key)} would fail: {result.get('details')}{causes}")
             continue
-        click.echo(f"{label(resource)} {result.get('result')} (dry run, nothing written)")
+        click.echo(f"{resource_label(resource.key)} {result.get('result')} (dry run, nothing written)")
         for warning in result.get("warnings") or []:
-            click.echo(f"warning: {label(resource)}: {warning}", err=True)
+            click.echo(f"warning: {resource_label(resource.key)}: {warning}", err=True)
         for change in result.get("changes") or []:
             click.echo(f"  {change_line(change)}")
     if invalid:

@@ -5,13 +5,20 @@ dependency. Every failure becomes a `click.ClickException` with a one-line, huma
 control plane names the URL; an API error prints Kuma's title/details and one `field: message` line per cause.
 
 Every command that talks to the API takes the same connection options (`api_url_option`): `--api-url`,
-`--token` / `--api-token-file` (an admin token for writes when the API is not reached from localhost) and
-`--ca-cert-file` (to trust an HTTPS API's certificate). Only `--api-url` reaches the command's function; the
-others are kept in the click context and read by `ApiClient`, so commands need not pass them around.
+`--token` / `--api-token-file` (an admin token for writes when the API is not reached from localhost),
+`--ca-cert-file` (to trust an HTTPS API's certificate) and `--config-file` (the CLI configuration,
+`contexts.py`). They are accepted on the root command, on groups and on the command itself, before or after
+its arguments (`controlplane --api-url U get meshes` and `controlplane get meshes --api-url U` alike); the
+value given last on the command line wins. Where each setting comes from, first match wins:
+1. the options, 2. the environment (`CONTROLPLANE_API_URL`, `CONTROLPLANE_API_TOKEN`, ...), 3. the active
+control plane of the CLI configuration (`controlplane config control-planes switch`), 4. the default URL.
+A URL from the options or the environment replaces the active control plane entirely: its token and CA are
+not sent to a server the configuration does not name for them.
 """
 
 from __future__ import annotations
 
+import functools
 import http
 import http.client
 import json
@@ -23,9 +30,11 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 import click
+
+from controlplane.cli import contexts
 
 DEFAULT_API_URL: Final = "http://127.0.0.1:5681"
 API_URL_ENV: Final = "CONTROLPLANE_API_URL"
@@ -35,26 +44,40 @@ CA_CERT_ENV: Final = "CONTROLPLANE_CA_CERT_FILE"
 TIMEOUT_S: Final = 30.0
 _META: Final = "controlplane.api_settings"
 _F = TypeVar("_F", bound=Callable[..., object])
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
-    """How to authenticate to the API and which CA to trust for HTTPS."""
+    """Where the API is, how to authenticate to it and which CA to trust for HTTPS."""
 
+    api_url: str = DEFAULT_API_URL
     token: str | None = None
     ca_cert_file: Path | None = None
+    control_plane: str = ""
+    """The CLI configuration's control plane the URL came from ("" when given by option or environment)."""
 
 
-def _check_api_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def url_error(text: str) -> str:
+    """Why `text` cannot be the API's base URL, in the words of the option's error; "" when it can."""
+    problem = _api_url_problem(text)
+    if not problem:
+        return ""
+    return (f"{problem}; expected http://HOST:PORT or https://HOST:PORT (the control plane's HTTP API, "
+            f"default {DEFAULT_API_URL}), got {text!r}")
+
+
+def _check_api_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """`--api-url`: an http(s) URL with a host (optionally a port and a path prefix), checked before anything
     is sent, so `ftp://...` or `127.0.0.1:5681` is a usage error naming the option rather than a 30 s
     timeout or urllib's "unknown url type"."""
+    if value is None:
+        return None
     text = value.strip()
-    problem = _api_url_problem(text)
+    problem = url_error(text)
     if problem:
-        raise click.BadParameter(f"{problem}; expected http://HOST:PORT or https://HOST:PORT (the control plane's "
-                                 f"HTTP API, default {DEFAULT_API_URL}), got {text!r}", ctx, param)
-    return text.rstrip("/")
+        raise click.BadParameter(problem, ctx, param)
+    return _remember(ctx, param, text.rstrip("/"))
 
 
 def _api_url_problem(text: str) -> str:
@@ -75,43 +98,116 @@ def _api_url_problem(text: str) -> str:
     return ""
 
 
-def _remember(ctx: click.Context, param: click.Parameter, value: object) -> object:
-    ctx.meta.setdefault(_META, {})[param.name] = value
+def _remember(ctx: click.Context, param: click.Parameter, value: _T) -> _T:
+    """Keep an option given on the command line (any level: `meta` is shared by a command and its parents)."""
+    if value is not None:
+        ctx.meta.setdefault(_META, {})[param.name] = value
     return value
 
 
-def api_url_option(command: _F) -> _F:
-    """`--api-url`, `--token`, `--api-token-file`, `--ca-cert-file` (see the module docstring)."""
+def client_options(command: _F) -> _F:
+    """`--api-url`, `--token`, `--api-token-file`, `--ca-cert-file`, `--config-file`, none passed to the
+    command: `current_settings()` reads them (see the module docstring)."""
     path = click.Path(exists=True, dir_okay=False, path_type=Path)
     decorators = [
-        click.option("--api-url", envvar=API_URL_ENV, callback=_check_api_url, default=DEFAULT_API_URL,
-                     show_default=True,
-                     help=f"Control plane HTTP API (env {API_URL_ENV})."),
-        click.option("--token", envvar=TOKEN_ENV, expose_value=False, callback=_remember,
+        click.option("--api-url", callback=_check_api_url, expose_value=False,
+                     help=f"Control plane HTTP API (env {API_URL_ENV}; default: the active control plane, "
+                          f"else {DEFAULT_API_URL})."),
+        click.option("--token", expose_value=False, callback=_remember,
                      help=f"Admin token for API writes (env {TOKEN_ENV}); not needed from localhost by default."),
-        click.option("--api-token-file", envvar=TOKEN_FILE_ENV, type=path, expose_value=False,
+        click.option("--api-token-file", type=path, expose_value=False,
                      callback=_remember, help=f"Read the admin token from this file (env {TOKEN_FILE_ENV})."),
-        click.option("--ca-cert-file", envvar=CA_CERT_ENV, type=path, expose_value=False, callback=_remember,
+        click.option("--ca-cert-file", type=path, expose_value=False, callback=_remember,
                      help=f"CA certificate (PEM) to trust for an https:// API and a TLS ADS server (env {CA_CERT_ENV})."),
+        config_file_option,
     ]
     for decorate in reversed(decorators):
         command = decorate(command)
     return command
 
 
+config_file_option = click.option(
+    "--config-file", type=click.Path(dir_okay=False), expose_value=False, callback=_remember,
+    help=f"CLI configuration (env {contexts.CONFIG_ENV}; default ~/.config/controlplane/config.yaml).")
+
+
+def api_url_option(command: _F) -> _F:
+    """The client options, and the resolved API URL passed to the command as `api_url`."""
+
+    @functools.wraps(command)
+    def with_api_url(*args: object, **kwargs: object) -> object:
+        return command(*args, api_url=current_settings().api_url, **kwargs)
+
+    return client_options(cast(_F, with_api_url))
+
+
+def given_options(ctx: click.Context | None = None) -> dict[str, object]:
+    """The client options given on the command line, at any level."""
+    ctx = ctx if ctx is not None else click.get_current_context(silent=True)
+    return dict(ctx.meta.get(_META, {})) if ctx is not None else {}
+
+
 def current_settings() -> ApiSettings:
-    """The connection options of the running command (else the environment), read once per client."""
-    ctx = click.get_current_context(silent=True)
-    given: dict[str, object] = ctx.meta.get(_META, {}) if ctx is not None else {}
-    token = given.get("token") or os.environ.get(TOKEN_ENV) or None
-    token_file = given.get("api_token_file") or os.environ.get(TOKEN_FILE_ENV)
-    if token is None and token_file:
-        try:
-            token = Path(str(token_file)).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise click.ClickException(f"cannot read the API token file {token_file}: {exc.strerror}") from None
+    """Where the running command's API is and how to reach it (the order in the module docstring)."""
+    return settings_for(None)
+
+
+def settings_for(ctx: click.Context | None) -> ApiSettings:
+    """`current_settings` for `ctx` (shell completion has a context that is not the current one)."""
+    given = given_options(ctx)
+    config_file = given.get("config_file")
+    active = None
+    if config_file is not None:  # asked for by name: it must be readable even when a URL is given too
+        active = contexts.load(contexts.locate(str(config_file))).active()
+    url = given.get("api_url") or _env_url()
+    if not url:
+        if config_file is None:
+            active = contexts.load(contexts.locate(None)).active()
+        return _from_control_plane(given, active)
+    token = _token(given.get("token"), given.get("api_token_file")) or _env_token()
     ca_file = given.get("ca_cert_file") or os.environ.get(CA_CERT_ENV)
-    return ApiSettings(str(token) if token else None, Path(str(ca_file)) if ca_file else None)
+    return ApiSettings(str(url), token, Path(str(ca_file)) if ca_file else None)
+
+
+def _env_token() -> str | None:
+    return _token(os.environ.get(TOKEN_ENV), os.environ.get(TOKEN_FILE_ENV))
+
+
+def _env_url() -> str | None:
+    value = os.environ.get(API_URL_ENV)
+    if not value:
+        return None
+    problem = url_error(value.strip())
+    if problem:
+        raise click.BadParameter(problem, param_hint=f"{API_URL_ENV} (--api-url)")
+    return value.strip().rstrip("/")
+
+
+def _from_control_plane(given: dict[str, object], active: contexts.ControlPlane | None) -> ApiSettings:
+    if active is None:
+        raise click.ClickException("active Control Plane is not set. Use `controlplane config control-planes add` "
+                                   "to add a Control Plane and make it active")
+    problem = url_error(active.url)
+    if problem:
+        raise click.ClickException(f"Control Plane {active.name!r} of the CLI configuration: address {problem}")
+    token = (_token(given.get("token"), given.get("api_token_file")) or _env_token()
+             or _token(active.token, active.token_file))
+    ca_file = given.get("ca_cert_file") or os.environ.get(CA_CERT_ENV) or active.ca_cert_file or None
+    return ApiSettings(active.url.rstrip("/"), token, Path(str(ca_file)) if ca_file else None, active.name)
+
+
+def _token(token: object, token_file: object) -> str | None:
+    """The token given, else the one read from `token_file` (whitespace stripped); one source's pair (the
+    options, the environment, the active control plane), so a file given as an option beats a token from the
+    environment."""
+    if token:
+        return str(token)
+    if not token_file:
+        return None
+    try:
+        return Path(str(token_file)).read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the API token file {token_file}: {exc.strerror}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +251,14 @@ def format_error(body: object, status: int, url: str = "") -> str:
 
 
 class ApiClient:
-    def __init__(self, base_url: str, settings: ApiSettings | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, base_url: str | None = None, settings: ApiSettings | None = None,
+                 timeout_s: float = TIMEOUT_S) -> None:
         self.settings = settings if settings is not None else current_settings()
+        if base_url and self.settings.control_plane and base_url.rstrip("/") != self.settings.api_url:
+            # A URL of the caller's own (the demo's control plane): nothing of the active one goes there.
+            self.settings = ApiSettings(base_url.rstrip("/"))
+        self.base_url = (base_url or self.settings.api_url).rstrip("/")
+        self.timeout_s = timeout_s
         self._ssl: ssl.SSLContext | None = None
         if self.base_url.startswith("https:"):
             cafile = str(self.settings.ca_cert_file) if self.settings.ca_cert_file else None
@@ -175,7 +276,7 @@ class ApiClient:
         if self.settings.token:
             req.add_header("Authorization", f"Bearer {self.settings.token}")
         try:
-            with urllib.request.urlopen(req, timeout=TIMEOUT_S, context=self._ssl) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout_s, context=self._ssl) as resp:
                 return Response(resp.status, _decode(resp.read()))
         except urllib.error.HTTPError as exc:
             answer = _decode(exc.read())
@@ -189,6 +290,9 @@ class ApiClient:
             reason = getattr(exc, "reason", exc)
             hint = (f"trust its certificate with --ca-cert-file or {CA_CERT_ENV}" if isinstance(reason, ssl.SSLError)
                     else f"is `controlplane run` running? set --api-url or {API_URL_ENV}")
+            if self.settings.control_plane:
+                hint += (f"; it is the active control plane {self.settings.control_plane!r} of the CLI "
+                         "configuration (`controlplane config control-planes switch`)")
             raise click.ClickException(f"cannot reach the control plane at {self.base_url}: {reason} ({hint})") from None
         except http.client.HTTPException as exc:  # BadStatusLine: something answers, but not HTTP/1.1
             raise click.ClickException(

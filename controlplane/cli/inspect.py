@@ -1,15 +1,31 @@
-"""`controlplane inspect dataplane|dataplanes|mesh|traffic-trace`: effective tracing and span flow for humans."""
+"""`controlplane inspect dataplane NAME | dataplanes | mesh NAME | meshes | <policy> NAME`: effective tracing,
+span flow and overviews for humans.
+
+One `inspect <policy>` command per policy kind of the registry (`inspect traffic-trace`, and MeshTrace's once
+it is registered), reading Kuma's generic route `/meshes/{mesh}/{ws}/{name}/dataplanes`.
+"""
 
 from __future__ import annotations
 
 import json
+import urllib.parse
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Final
 
 import click
 
 from controlplane.cli import fleet
-from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, seg
-from controlplane.cli.output import OUTPUT_FORMATS, dump
+from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, client_options, seg
+from controlplane.cli.completion import complete_name
+from controlplane.cli.output import OUTPUT_FORMATS, dump, plain_table
+from controlplane.resources.dataplane import DATAPLANE
+from controlplane.resources.kind import Kind
+from controlplane.resources.mesh import tracing_column
+from controlplane.resources.registry import KINDS
+
+PAGE_SIZE: Final = 1000
+NO_DATAPLANES: Final = "no dataplanes"
 
 
 def _fetch(client: ApiClient, path: str, what: str) -> dict[str, object]:
@@ -37,8 +53,21 @@ def render_dataplane(policies: dict[str, object], xds: dict[str, object], spans:
     tracing = policies.get("tracing", {})
     assert isinstance(dp, dict) and isinstance(tracing, dict)
     lines = [f"Dataplane {dp.get('mesh')}/{dp.get('name')}"]
+    matched = policies.get("matchedPolicies")
+    meshtraces = matched.get("MeshTrace") if isinstance(matched, dict) else None
+    if meshtraces:
+        lines.append(f"  MeshTrace (merge order): {', '.join(str(n) for n in meshtraces)}")
     lines.append(f"  TrafficTrace: {tracing.get('trafficTrace') or '-'}")
-    if tracing.get("enabled"):
+    for item in tracing.get("notApplied") or []:
+        if isinstance(item, dict):
+            lines.append(f"    {item.get('message')}")
+    if tracing.get("enabled") and tracing.get("policy"):
+        sampling = tracing.get("samplingAll") or {}
+        rates = ", ".join(f"{k} {v}%" for k, v in sampling.items()) if isinstance(sampling, dict) and sampling \
+            else "100% (default)"
+        tags = ", ".join(str(t.get("name")) for t in tracing.get("tags") or [] if isinstance(t, dict)) or "-"
+        lines.append(f"  Tracing: {tracing.get('type')} ({tracing.get('policy')}), sampling {rates}, tags {tags}")
+    elif tracing.get("enabled"):
         sampling = f"{tracing.get('sampling')}%" + ("" if tracing.get("samplingSet") else " (default)")
         lines.append(f"  Tracing: {tracing.get('type')} backend {tracing.get('backend')!r}, sampling {sampling}")
     else:
@@ -71,25 +100,23 @@ def render_dataplane(policies: dict[str, object], xds: dict[str, object], spans:
 
 
 @click.group()
-@api_url_option
-@click.pass_context
-def inspect(ctx: click.Context, api_url: str) -> None:
-    """Show effective tracing and the xDS config of proxies."""
-    ctx.obj = api_url
+@client_options
+def inspect() -> None:
+    """Show effective tracing and the xDS config of proxies, mesh overviews, and what a policy selects."""
 
 
 ENVOY_VIEWS = ("config-dump", "stats", "clusters")
 
 
 @inspect.command("dataplane")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_name(lambda ctx: DATAPLANE))
 @click.option("-m", "--mesh", default="default", show_default=True)
 @click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True)
 @click.option("--type", "view", type=click.Choice(("summary", *ENVOY_VIEWS)), default="summary", show_default=True,
               help="summary: what the control plane decided and whether spans flow; config-dump, stats, clusters: "
                    "what the Envoy itself holds (proxies run by `dataplane run` or the demo).")
-@click.pass_obj
-def inspect_dataplane(api_url: str, name: str, mesh: str, output: str, view: str) -> None:
+@api_url_option
+def inspect_dataplane(name: str, mesh: str, output: str, view: str, api_url: str) -> None:
     """Matched policy, effective backend and sampling, per-listener tracing, whether spans flow, xDS versions."""
     client = ApiClient(api_url)
     what = f'Dataplane with name "{name}" in mesh "{mesh}"'
@@ -112,8 +139,8 @@ def inspect_dataplane(api_url: str, name: str, mesh: str, output: str, view: str
 @click.option("--all-meshes", is_flag=True, help="Every mesh's Dataplanes.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only Dataplanes with this inbound tag.")
 @click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True)
-@click.pass_obj
-def inspect_dataplanes(api_url: str, mesh: str, all_meshes: bool, tags: tuple[str, ...], output: str) -> None:
+@api_url_option
+def inspect_dataplanes(mesh: str, all_meshes: bool, tags: tuple[str, ...], output: str, api_url: str) -> None:
     """kumactl's table: status, last connected/updated, updates and errors, Envoy version, and span flow;
     then every connected Envoy whose node id names no Dataplane."""
     client = ApiClient(api_url)
@@ -136,9 +163,6 @@ def inspect_dataplanes(api_url: str, mesh: str, all_meshes: bool, tags: tuple[st
     click.echo(fleet.dataplanes_table(items, ghosts, datetime.now(UTC)))
 
 
-PAGE_SIZE = 1000
-
-
 def _list(value: object) -> list[object]:
     return value if isinstance(value, list) else []
 
@@ -153,8 +177,8 @@ def _tag(value: str) -> str:
 @inspect.command("mesh")
 @click.argument("name")
 @click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True)
-@click.pass_obj
-def inspect_mesh(api_url: str, name: str, output: str) -> None:
+@api_url_option
+def inspect_mesh(name: str, output: str, api_url: str) -> None:
     """Per tracing backend: how many proxies' spans flow, which cannot reach the collector, ..."""
     body = _fetch(ApiClient(api_url), f"/meshes/{seg(name)}/spans", f'Mesh with name "{name}"')
     if output != "table":
@@ -163,16 +187,75 @@ def inspect_mesh(api_url: str, name: str, output: str) -> None:
     click.echo(fleet.mesh_text(body, datetime.now(UTC)))
 
 
-@inspect.command("traffic-trace")
-@click.argument("name")
-@click.option("-m", "--mesh", default="default", show_default=True)
-@click.pass_obj
-def inspect_traffic_trace(api_url: str, name: str, mesh: str) -> None:
-    """Data plane proxies the TrafficTrace applies to."""
-    body = _fetch(ApiClient(api_url), f"/meshes/{seg(mesh)}/traffic-traces/{seg(name)}/dataplanes",
-                  f'TrafficTrace with name "{name}" in mesh "{mesh}"')
-    click.echo("Affected data plane proxies:")
+@inspect.command("meshes")
+@click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True)
+@api_url_option
+def inspect_meshes(output: str, api_url: str) -> None:
+    """Per mesh: dataplanes online/total, policies of each kind, tracing backends (kumactl's columns)."""
+    client = ApiClient(api_url)
+    insights = list(all_items(client, "/mesh-insights"))
+    if output != "table":
+        click.echo(dump({"total": len(insights), "items": insights, "next": None}, output))
+        return
+    meshes = {str(m.get("name")): m for m in all_items(client, "/meshes")}
+    click.echo(render_meshes(insights, meshes))
+
+
+def render_meshes(insights: list[dict[str, object]], meshes: dict[str, dict[str, object]]) -> str:
+    """kumactl's `inspect meshes` table: MESH, DATAPLANES (online/total), one count column per policy kind
+    of the registry, then this control plane's TRACING column (the mesh's backends, as `get meshes`)."""
+    kinds = KINDS.policies()
+    headers = ["MESH", "DATAPLANES", *(kind.plural_display_name.upper() for kind in kinds), "TRACING"]
+    rows = []
+    for insight in insights:
+        dataplanes = insight.get("dataplanes")
+        stats = dataplanes if isinstance(dataplanes, dict) else {}
+        policies = insight.get("policies")
+        counts = policies if isinstance(policies, dict) else {}
+        name = str(insight.get("name"))
+        cells = [name, f"{stats.get('online', 0)}/{stats.get('total', 0)}"]
+        cells += [str((counts.get(kind.name) or {}).get("total", 0)) for kind in kinds]
+        cells.append(tracing_column(meshes.get(name, {}), datetime.now(UTC)))
+        rows.append(cells)
+    return plain_table(headers, rows)
+
+
+def all_items(client: ApiClient, path: str) -> Iterator[dict[str, object]]:
+    """Every item of a list route, following its `next` links."""
+    page: str | None = f"{path}?size={PAGE_SIZE}"
+    while page is not None:
+        body = client.request("GET", page).body
+        if not isinstance(body, dict):
+            raise click.ClickException(f"unexpected response for {page}: {body!r}")
+        yield from (item for item in body.get("items") or [] if isinstance(item, dict))
+        next_url = body.get("next")
+        page = _path_and_query(next_url) if isinstance(next_url, str) and next_url else None
+
+
+def _path_and_query(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _policy_command(kind: Kind) -> click.Command:
+    @click.command(kind.singular, help=f"Data plane proxies the {kind.name} applies to.")
+    @click.argument("name", shell_complete=complete_name(lambda ctx: kind))
+    @click.option("-m", "--mesh", default="default", show_default=True)
+    @api_url_option
+    def inspect_policy(name: str, mesh: str, api_url: str) -> None:
+        body = _fetch(ApiClient(api_url), f"/meshes/{seg(mesh)}/{kind.ws_path}/{seg(name)}/dataplanes",
+                      f'{kind.name} with name "{name}" in mesh "{mesh}"')
+        click.echo(render_policy_dataplanes(body))
+
+    return inspect_policy
+
+
+def render_policy_dataplanes(body: dict[str, object]) -> str:
+    """kumactl's `inspect <policy>` text (a header, a blank line, one proxy per line), or that there are none."""
     items = body.get("items")
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            click.echo(f"  {item.get('name')}")
+    names = [str(i.get("name")) for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    return "Affected data plane proxies:\n\n" + ("\n".join(f"  {n}" for n in names) if names else NO_DATAPLANES)
+
+
+for _kind in KINDS.policies():
+    inspect.add_command(_policy_command(_kind))

@@ -1,71 +1,81 @@
-"""`controlplane` command line: run the control plane, and kumactl-style apply/get/delete/inspect."""
+"""`controlplane` command line: run the control plane, and kumactl-style apply/get/delete/inspect/config.
+
+The connection options (`--api-url`, `--token`, `--api-token-file`, `--ca-cert-file`, `--config-file`) are
+accepted here on the root as well as on every client command (client.py). With no arguments the command
+prints its help and exits 0, like kumactl.
+"""
 
 from __future__ import annotations
 
-import chevron
 import click
 
 from controlplane import __version__
-from controlplane.cli.apply import apply_all, decode_all, parse_vars, read_input
+from controlplane.cli.apply import apply_all, decode_sources
 from controlplane.cli.bootstrap import bootstrap
-from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, seg
+from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, client_options, seg
+from controlplane.cli.completion import (
+    LIST_TYPES,
+    ONE_TYPES,
+    complete_name,
+    complete_type,
+    completion,
+    kind_from_type_argument,
+)
+from controlplane.cli.config_cmd import config
 from controlplane.cli.errors import OneLineErrorGroup
 from controlplane.cli.inspect import inspect
-from controlplane.cli.output import OUTPUT_FORMATS, dump, table
+from controlplane.cli.output import OUTPUT_FORMATS, dump, pagination_footer, table
 from controlplane.cli.run import run
+from controlplane.cli.sources import parse_vars, read_sources
 from controlplane.cli.tokens import generate, revoke
 from controlplane.cli.transfer import export_command, import_command
+from controlplane.cli.version_cmd import version
 from controlplane.dataplane.command import dataplane
 from controlplane.demo.command import demo, demo_service
 from controlplane.observability import configure_logging
 from controlplane.resources.kind import Kind
-from controlplane.resources.registry import KINDS
-
-_LIST_KINDS = {k.plural: k for k in KINDS}
-_ONE_KINDS = {k.singular: k for k in KINDS}
 
 
-@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True)
 @click.version_option(__version__, prog_name="controlplane")
-def cli() -> None:
+@client_options
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Kuma-compatible Envoy xDS control plane with distributed tracing."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        ctx.exit(0)
     # Client commands log only warnings, to stderr, so their stdout (YAML, JSON, tables) stays clean;
     # `run`, `demo` and `dataplane run` configure their own level.
     configure_logging("console", "warning")
 
 
-cli.add_command(run)
-
-cli.add_command(inspect)
-cli.add_command(bootstrap)
-cli.add_command(dataplane)
-cli.add_command(demo)
-cli.add_command(demo_service)
-cli.add_command(generate)
-cli.add_command(revoke)
-cli.add_command(export_command)
-cli.add_command(import_command)
+for _command in (run, inspect, bootstrap, dataplane, demo, demo_service, generate, revoke, export_command,
+                 import_command, version, completion, config):
+    cli.add_command(_command)
 
 
 @cli.command()
-@click.option("-f", "--file", "path", required=True, help="YAML file with one or more resources, or - for stdin.")
-@click.option("-v", "--var", "variables", multiple=True, help="key=value substituted for {{ key }} (repeatable).")
+@click.option("-f", "--file", "path", required=True,
+              help="YAML with one or more resources: a file, a directory (its *.yaml/*.yml files), an "
+                   "http(s):// URL, or - for stdin.")
+@click.option("-v", "--var", "variables", multiple=True,
+              help="key=value (or a=b,c=d) substituted for {{ key }} (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Validate on the server; write nothing.")
 @api_url_option
 def apply(path: str, variables: tuple[str, ...], dry_run: bool, api_url: str) -> None:
     """Create or update resources from YAML (multi-document, like kumactl apply)."""
-    text = read_input(path)
-    if variables:
-        text = chevron.render(text, parse_vars(variables))
-    apply_all(ApiClient(api_url), decode_all(text), dry_run)
+    resources = decode_sources(read_sources(path), parse_vars(variables))
+    apply_all(ApiClient(api_url), resources, dry_run)
 
 
 def _kind_for(type_arg: str) -> tuple[Kind, bool]:
-    if type_arg in _LIST_KINDS:
-        return _LIST_KINDS[type_arg], True
-    if type_arg in _ONE_KINDS:
-        return _ONE_KINDS[type_arg], False
-    allowed = ", ".join([*_LIST_KINDS, *_ONE_KINDS])
+    if type_arg in LIST_TYPES:
+        return LIST_TYPES[type_arg], True
+    if type_arg in ONE_TYPES:
+        return ONE_TYPES[type_arg], False
+    allowed = ", ".join([*LIST_TYPES, *ONE_TYPES])
     raise click.BadParameter(f"unknown TYPE: {type_arg}. Allowed values: {allowed}", param_hint="TYPE")
 
 
@@ -75,8 +85,8 @@ def _path(kind: Kind, mesh: str, name: str | None) -> str:
 
 
 @cli.command()
-@click.argument("type_arg", metavar="TYPE")
-@click.argument("name", required=False)
+@click.argument("type_arg", metavar="TYPE", shell_complete=complete_type(singular_only=False))
+@click.argument("name", required=False, shell_complete=complete_name(kind_from_type_argument))
 @click.option("-m", "--mesh", default="default", show_default=True)
 @click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True)
 @click.option("--size", type=int, default=None, help="Page size.")
@@ -103,22 +113,22 @@ def get(type_arg: str, name: str | None, mesh: str, output: str, size: int | Non
         return
     items = body.get("items", []) if is_list else [body]
     click.echo(table(kind, items if isinstance(items, list) else []))
-    if is_list and body.get("next"):
-        shown = (offset or 0) + len(items if isinstance(items, list) else [])
-        click.echo(f"Rerun command with --offset={shown} argument to retrieve more resources")
+    footer = pagination_footer(body.get("next")) if is_list else ""
+    if footer:
+        click.echo(footer)
 
 
 @cli.command()
-@click.argument("type_arg", metavar="TYPE")
-@click.argument("name")
+@click.argument("type_arg", metavar="TYPE", shell_complete=complete_type(singular_only=True))
+@click.argument("name", shell_complete=complete_name(kind_from_type_argument))
 @click.option("-m", "--mesh", default="default", show_default=True)
 @api_url_option
 def delete(type_arg: str, name: str, mesh: str, api_url: str) -> None:
     """Delete one resource (deleting a mesh deletes everything in it)."""
-    if type_arg not in _ONE_KINDS:
-        allowed = ", ".join(_ONE_KINDS)
+    if type_arg not in ONE_TYPES:
+        allowed = ", ".join(ONE_TYPES)
         raise click.BadParameter(f"unknown TYPE: {type_arg}. Allowed values: {allowed}", param_hint="TYPE")
-    kind = _ONE_KINDS[type_arg]
+    kind = ONE_TYPES[type_arg]
     try:
         ApiClient(api_url).request("DELETE", _path(kind, mesh, name))
     except ApiFailure as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +27,27 @@ def dump(value: object, fmt: str) -> str:
 
 
 def table(kind: Kind, items: Sequence[Mapping[str, object]], now: datetime | None = None) -> str:
-    """The kind's `get` table (its descriptor's columns), left-aligned, three spaces between columns."""
+    """The kind's `get` table (its descriptor's columns)."""
     moment = now or datetime.now(UTC)
-    columns = kind.columns
-    rows = [[c.header for c in columns]] + [[c.value(item, moment) for c in columns] for item in items]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(columns))]
-    return "\n".join("   ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
+    return plain_table([c.header for c in kind.columns], [[c.value(item, moment) for c in kind.columns]
+                                                         for item in items])
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """kumactl's tables (Go's tabwriter, padding 3): left-aligned, three spaces between columns, the last
+    column not padded."""
+    lines = [list(headers), *(list(r) for r in rows)]
+    widths = [max(len(r[c]) for r in lines) for c in range(len(headers))]
+    return "\n".join("   ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in lines)
+
+
+def pagination_footer(next_url: object) -> str:
+    """kumactl's hint under a page that is not the last: a blank line, then the offset of the next page
+    (read from the API's `next` link)."""
+    if not isinstance(next_url, str) or not next_url:
+        return ""
+    offset = urllib.parse.parse_qs(urllib.parse.urlsplit(next_url).query).get("offset", [""])[0]
+    return f"\nRerun command with --offset={offset} argument to retrieve more resources" if offset else ""
 
 
 def echo(text: str) -> None:

@@ -17,6 +17,7 @@ Must not: write to a store or the API (that is `transfer.py`).
 
 from __future__ import annotations
 
+import json
 import struct
 import sys
 import tempfile
@@ -37,7 +38,7 @@ from controlplane.resources.yaml_loader import iter_documents
 
 KIND_ORDER: Final = KINDS.all()  # meshes first, dataplanes last: an order `apply` accepts
 MAX_REPORTED: Final = 20
-_HEADER: Final = struct.Struct(">IIIII")  # byte lengths of mesh, name, creationTime, modificationTime, spec
+_HEADER: Final = struct.Struct(">IIIIII")  # lengths: mesh, name, creationTime, modificationTime, labels, spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class Spool:
     def add(self, item: Restored) -> None:
         key = item.resource.key
         parts = (key.mesh.encode(), key.name.encode(), _stamp(item.created), _stamp(item.modified),
+                 json.dumps(dict(item.resource.labels)).encode(),
                  item.resource.spec.SerializeToString(deterministic=True))
         out = self.files[key.kind]
         out.write(_HEADER.pack(*(len(part) for part in parts)))
@@ -78,10 +80,11 @@ class Spool:
             spool = self.files[kind]
             spool.seek(0)
             while header := spool.read(_HEADER.size):
-                mesh, name, created, modified, spec = (spool.read(n) for n in _HEADER.unpack(header))
+                mesh, name, created, modified, labels, spec = (spool.read(n) for n in _HEADER.unpack(header))
                 message = kind.new_spec()
                 message.ParseFromString(spec)
-                resource = Resource(ResourceKey(kind, mesh.decode(), name.decode()), message)
+                resource = Resource(ResourceKey(kind, mesh.decode(), name.decode()), message,
+                                    labels=json.loads(labels))
                 yield Restored(resource, _unstamp(created), _unstamp(modified))
 
     def missing_meshes(self) -> set[str]:

@@ -30,10 +30,12 @@ from aiohttp import web
 from controlplane.api.app import create_app
 from controlplane.api.keys import ApiAuth
 from controlplane.api.listener import ApiServer, api_runner, start_api_server
+from controlplane.api.meta import ServerInfo
 from controlplane.api.origin import AllowedHosts
 from controlplane.auth.keys import SigningKey
 from controlplane.auth.revocation import DEFAULT_POLL_INTERVAL_S
 from controlplane.auth.tokens import Tokens
+from controlplane.cli.config_view import cluster_id, config_view
 from controlplane.cli.security import (
     SIGNING_KEY_ENV,
     ServerTls,
@@ -220,10 +222,14 @@ async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = (
         stack.push_async_callback(grpc_server.stop, GRACE_S)  # idempotent: on the normal path it ran already
         on_listening()
         auth = ApiAuth(tokens, config.api_localhost_is_admin, config.dataplane_reads)
+        bound: list[ApiServer] = []  # the API's port is known once it listens; /config answers after that
+        info = ServerInfo(cluster_id=cluster_id(config.store_url), config=lambda: config_view(
+            config, bound[0].port if bound else config.api_port, xds_port))
         app = create_app(store, metrics, XdsInspector(reconciler, cache, status, flows, ghosts, tunnels), auth=auth,
-                         allowed_hosts=allowed_hosts,
+                         allowed_hosts=allowed_hosts, info=info,
                          readiness=lambda: None if reconciler.ready.is_set() else NOT_READY)
         api = await _start_api(app, config, tls)
+        bound.append(api)
         stack.push_async_callback(api.close)  # idempotent too: a start-up failure after this still closes it
         async with asyncio.TaskGroup() as tasks:
             reconciling = tasks.create_task(reconciler.run(), name="reconciler")

@@ -30,11 +30,11 @@ from typing import IO
 import click
 import yaml
 
-from controlplane.cli.apply import apply_all
+from controlplane.cli.apply import apply_all, resource_label
 from controlplane.cli.client import ApiClient, ApiFailure, api_url_option, seg
 from controlplane.cli.restore import KIND_ORDER, Restored, Spool, read_export
 from controlplane.errors import AlreadyExists, ControlPlaneError, NotFound, StoreLocked
-from controlplane.resources.codec import encode_resource
+from controlplane.resources.codec import encode_resource, spec_equal
 from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Resource, ResourceKey
 from controlplane.store.base import Store
@@ -139,7 +139,7 @@ async def import_store(url: str, spool: Spool) -> None:
                 if isinstance(outcome, BaseException):
                     raise outcome
                 written += 1
-                click.echo(f"{item.resource.key} {outcome}")
+                click.echo(f"{resource_label(item.resource.key)} {outcome}")
     except ControlPlaneError as exc:
         raise click.ClickException(f"{exc}; {written} of {spool.count} resources were imported") from None
     finally:
@@ -159,12 +159,16 @@ def _batches(spool: Spool) -> Iterator[list[Restored]]:
 
 
 async def _write(store: Store, item: Restored) -> str:
+    """The outcome in `apply`'s words: created, updated, or unchanged (then nothing is written, as the API
+    does not write an unchanged resource)."""
     resource = item.resource
     try:
         await store.create(replace(resource, creation_time=item.created, modification_time=item.modified))
         return "created"
     except AlreadyExists:
         current = await store.get(resource.key)
+        if spec_equal(current, resource):
+            return "unchanged"
         await store.update(resource, expected_version=current.version)
         return "updated"
 

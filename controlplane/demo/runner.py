@@ -30,11 +30,18 @@ import structlog
 import yaml
 
 from controlplane.cli.apply import apply_all, decode_all
-from controlplane.cli.client import ApiClient
+from controlplane.cli.client import ApiClient, ApiSettings
 from controlplane.cli.run import RunConfig, running
 from controlplane.dataplane.admin_tunnel import TunnelClient
 from controlplane.dataplane.bootstrap import ReconnectBackoff, StatsReporting, build_bootstrap
 from controlplane.dataplane.envoy import EnvoyProcess, running_envoy
+from controlplane.demo.meshtrace import (
+    MESH_TRACE,
+    TRAFFIC_TRACE,
+    ZIPKIN,
+    meshtrace_next_steps,
+    start_meshtrace,
+)
 from controlplane.demo.receiver import SpanReceiver
 from controlplane.demo.services import DemoService
 from controlplane.demo.topology import HOST, SERVICES, TRAFFIC_TRACE_YAML, Hop, dataplane_document, mesh_yaml
@@ -43,8 +50,8 @@ from controlplane.resources.codec import decode_resource
 
 log = structlog.get_logger(__name__)
 
-RUNTIME: Final = {"tracing.zipkin.min_flush_spans": 1}
-"""Flush every zipkin span at once instead of batching 5 (or waiting for the 5 s timer)."""
+RUNTIME: Final = {"tracing.zipkin.min_flush_spans": 1, "tracing.opentelemetry.min_flush_spans": 1}
+"""Flush every zipkin and OpenTelemetry span at once instead of batching 5 (or waiting for the 5 s timer)."""
 READY_TIMEOUT_S: Final = 60.0
 STEPS: Final = 7
 STATS_FLUSH_S: Final = 2.0
@@ -60,6 +67,16 @@ class DemoOptions:
     interval_s: float = 1.0
     envoy_log_level: str = "error"
     """Envoy's own ``-l``: at "warning" every start and stop says something a demo user need not read."""
+    policy: str = TRAFFIC_TRACE
+    """`traffictrace` (the docs' zipkin Mesh and TrafficTrace) or `meshtrace` (Kuma's MeshTrace docs YAML)."""
+    backend: str = ZIPKIN
+    otel_endpoint: str | None = None
+    otlp_http: bool = False
+
+    @property
+    def external_collector(self) -> str | None:
+        """The collector given on the command line (then nothing is received or checked here)."""
+        return self.zipkin_url or self.otel_endpoint
 
 
 class _Progress:
@@ -83,12 +100,16 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event, serving: asyncio.E
     report = DemoReport(progress.started, frozenset(SERVICES))
     async with AsyncExitStack() as stack:
         api_url, xds_port = await _start_control_plane(stack, options, progress)
-        receiver = None if options.zipkin_url else await _start_receiver(stack)
-        collector = options.zipkin_url or (receiver.url if receiver else "")
-        progress(f"built-in zipkin receiver at {collector}" if receiver else f"spans go to {collector}")
-        client = ApiClient(api_url)
-        await _apply(client, mesh_yaml(collector) + "---\n" + TRAFFIC_TRACE_YAML)
-        progress("applied Mesh default (zipkin backend jaeger-collector) and TrafficTrace trace-all-traffic")
+        client = ApiClient(api_url, ApiSettings(api_url))  # its own control plane: no CLI configuration
+        if options.policy == MESH_TRACE:
+            receiver = await start_meshtrace(stack, options.backend, options.external_collector, options.otlp_http,
+                                             lambda text: _apply(client, text), progress)
+        else:
+            receiver = None if options.zipkin_url else await _start_receiver(stack)
+            collector = options.zipkin_url or (receiver.url if receiver else "")
+            progress(f"built-in zipkin receiver at {collector}" if receiver else f"spans go to {collector}")
+            await _apply(client, mesh_yaml(collector) + "---\n" + TRAFFIC_TRACE_YAML)
+            progress("applied Mesh default (zipkin backend jaeger-collector) and TrafficTrace trace-all-traffic")
         hops = await _start_services(stack)
         progress("apps listening: " + ", ".join(f"{h.service} :{h.app_port}" for h in hops))
         await _apply(client, _dataplanes_yaml(hops))
@@ -99,7 +120,10 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event, serving: asyncio.E
                                 lambda: _dead_envoy(hops, envoys))
         progress(f"traffic flows {' -> '.join(SERVICES)}; a request every {options.interval_s:g}s to "
                  f"{hops[0].inbound_url}/ (frontend's sidecar)")
-        _print_next_steps(api_url, receiver)
+        if options.policy == MESH_TRACE:
+            click.echo(meshtrace_next_steps(api_url, hops[0].inbound_url))
+        else:
+            _print_next_steps(api_url, receiver)
         serving.set()
         await _run(hops[0], receiver, report, options, stop)
     return report

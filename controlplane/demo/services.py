@@ -30,7 +30,10 @@ PROPAGATED_HEADERS: Final = (
     "x-b3-sampled",
     "x-b3-flags",
     "b3",
+    "traceparent",
+    "tracestate",
 )
+"""The B3 headers Envoy's zipkin tracer uses, and W3C Trace Context, which its OpenTelemetry tracer uses."""
 NEXT_HOP_TIMEOUT_S: Final = 10.0
 
 _NAME: Final = web.AppKey("name", str)

@@ -11,9 +11,9 @@ is what lets the reconciler compare them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from controlplane.resources.kind import Kind
 from controlplane.resources.model import Resource
@@ -35,6 +35,8 @@ class Decision:
     reason: str = ""
     message: str = ""
     backend: str = ""
+    conf: Mapping[str, Any] | None = None
+    """The merged policy conf in the kind's own JSON form, for kinds that merge (MeshTrace's `_rules`)."""
 
     @property
     def targets(self) -> bool:

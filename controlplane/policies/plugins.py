@@ -12,13 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from controlplane.policies.meshtrace.plugin import PLUGIN as MESH_TRACE_PLUGIN
 from controlplane.policies.plugin import Decision, PolicyPlugin, Prepared
 from controlplane.policies.traffictrace.plugin import PLUGIN as TRAFFIC_TRACE_PLUGIN
 from controlplane.resources.kind import Kind
 from controlplane.resources.model import Resource
 from controlplane.tracing.backend import EffectiveTracing
 
-PLUGINS: Final[tuple[PolicyPlugin, ...]] = (TRAFFIC_TRACE_PLUGIN,)
+PLUGINS: Final[tuple[PolicyPlugin, ...]] = (MESH_TRACE_PLUGIN, TRAFFIC_TRACE_PLUGIN)
+"""MeshTrace first: on a proxy a MeshTrace targets, the merged MeshTrace conf is generated and any
+TrafficTrace is reported as not applied (DESIGN.md; Kuma only says "don't combine them")."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,10 @@ _HOSTNAME: Final = re.compile(
 
 
 def is_ip(host: str) -> bool:
-    """True for an IPv4 or IPv6 literal (no brackets, no zone)."""
+    """True for an IPv4 or IPv6 literal (no brackets, no zone), what Go's `net.ParseIP` (Kuma's check)
+    accepts. Python's ipaddress also takes a scope (`fe80::1%eth0`), which neither Go nor Envoy do."""
+    if "%" in host:
+        return False
     try:
         ipaddress.ip_address(host)
     except ValueError:

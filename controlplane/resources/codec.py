@@ -1,7 +1,7 @@
 """Kuma's document form of a resource <-> the typed `Resource`.
 
-A document is a mapping with the envelope (`type`, `name`, `mesh` for mesh-scoped kinds, and, on output,
-`creationTime`/`modificationTime`) and the spec fields inline, exactly as kumactl and Kuma's HTTP API write
+A document is a mapping with the envelope (`type`, `name`, `mesh` for mesh-scoped kinds, `labels`, and, on
+output, `creationTime`/`modificationTime`) and the spec fields inline, exactly as kumactl and Kuma's HTTP API write
 them. Decoding is all-or-nothing: every problem is collected into one ValidationError (Kuma field paths and
 messages) and nothing half-parsed escapes. Short forms from the docs are normalised first, so output is
 always canonical.
@@ -18,10 +18,11 @@ from google.protobuf.message import Message
 
 from controlplane.errors import ValidationError, Violation
 from controlplane.resources.kind import Kind
+from controlplane.resources.labels import decode_labels, output_labels
 from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Resource, ResourceKey
 from controlplane.resources.registry import KINDS
-from controlplane.resources.schema import check_message, json_field_names
+from controlplane.resources.schema import json_field_names, read_message, unreported_nulls
 
 ENVELOPE_OUT: Final = ("creationTime", "modificationTime")
 MAX_NAME_LENGTH: Final = 253
@@ -60,16 +61,25 @@ def decode_resource(doc: object) -> Resource:
     name, mesh = body.pop("name", None), body.pop("mesh", None) if kind.mesh_scoped else ""
     for out_only in ENVELOPE_OUT:
         body.pop(out_only, None)  # accepted so `get -o yaml` output re-applies; the store owns them
+    labels, label_violations = decode_labels(body.pop("labels", None), mesh if isinstance(mesh, str) else "",
+                                             kind.mesh_scoped)
+    violations.extend(label_violations)
+    schema = kind.schema(body)
+    if schema:
+        raise ValidationError([*violations, *_with_envelope_fields(schema, kind, kind.new_spec())])
     violations.extend(kind.normalize(body))
     spec = kind.new_spec()
-    structure = check_message(body, spec.DESCRIPTOR, "")
-    violations.extend(_with_envelope_fields(structure, kind, spec))
-    if not structure:
-        json_format.ParseDict(body, spec)
-        violations.extend(kind.validate(spec))
+    reading = read_message(body, spec.DESCRIPTOR, "")
+    violations.extend(_with_envelope_fields(list(reading.violations), kind, spec))
+    found: list[Violation] = []
+    if not reading.violations:
+        json_format.ParseDict(reading.value, spec)  # nulls read as Kuma reads them (schema.py)
+        found = kind.validate(spec)
+    violations.extend(found)
+    violations.extend(unreported_nulls(reading.nulls, found))
     if violations:
         raise ValidationError(violations)
-    return Resource(ResourceKey(kind, str(mesh), str(name)), spec)
+    return Resource(ResourceKey(kind, str(mesh), str(name)), spec, labels=labels)
 
 
 def _decode_envelope(body: dict[object, object]) -> tuple[Kind | None, list[Violation]]:
@@ -90,7 +100,7 @@ def _decode_envelope(body: dict[object, object]) -> tuple[Kind | None, list[Viol
 
 def _with_envelope_fields(violations: list[Violation], kind: Kind, spec: Message) -> list[Violation]:
     """Unknown top-level fields list the envelope fields too, so the hint shows everything a user may write."""
-    envelope = ["type", "name", *(["mesh"] if kind.mesh_scoped else [])]
+    envelope = ["type", "name", *(["mesh"] if kind.mesh_scoped else []), "labels"]
     valid = ", ".join([*envelope, *json_field_names(spec.DESCRIPTOR)])
     fixed = []
     for v in violations:
@@ -111,7 +121,8 @@ def _json_type(value: object) -> str:
 
 
 def encode_resource(resource: Resource) -> dict[str, object]:
-    """Kuma's representation: envelope first, then the canonical spec (camelCase, short forms expanded)."""
+    """Kuma's representation: envelope first (`labels` after the times, with the computed `kuma.io/mesh`;
+    omitted when empty, as Kuma's `omitempty`), then the canonical spec (camelCase, short forms expanded)."""
     out: dict[str, object] = {"type": resource.kind.value}
     if resource.kind.mesh_scoped:
         out["mesh"] = resource.mesh
@@ -120,6 +131,9 @@ def encode_resource(resource: Resource) -> dict[str, object]:
         out["creationTime"] = format_time(resource.creation_time)
     if resource.modification_time is not None:
         out["modificationTime"] = format_time(resource.modification_time)
+    labels = output_labels(resource.labels, resource.mesh, resource.kind.mesh_scoped)
+    if labels:
+        out["labels"] = labels
     spec = json_format.MessageToDict(resource.spec)
     resource.kind.canonicalize(spec)
     out.update(spec)
@@ -132,7 +146,8 @@ def format_time(value: datetime) -> str:
 
 
 def spec_equal(a: Resource, b: Resource) -> bool:
-    """Same kind and same canonical spec (used by `apply` to report `unchanged`)."""
-    return a.kind == b.kind and a.spec.SerializeToString(deterministic=True) == b.spec.SerializeToString(
+    """Same kind, same user labels and same canonical spec (used by `apply` to report `unchanged`; a change
+    of labels alone is an update, since policies may select by them)."""
+    return a.kind == b.kind and dict(a.labels) == dict(b.labels) and a.spec.SerializeToString(
         deterministic=True
-    )
+    ) == b.spec.SerializeToString(deterministic=True)

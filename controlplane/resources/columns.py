@@ -12,18 +12,34 @@ from controlplane.resources.kind import Column, Item
 
 
 def age(timestamp: object, now: datetime) -> str:
-    """Kuma's AGE column: 5s, 3m, 2h, 4d."""
+    """kumactl's AGE (`table.TimeSince` / `Duration`): 5s, 3m, 2h, 4d, 1y; `0s` for up to a second in the
+    future (clock skew), `never` beyond; `-` when the resource carries no time."""
     if not isinstance(timestamp, str):
         return "-"
     try:
         then = datetime.fromisoformat(timestamp)
     except ValueError:
         return "-"
-    seconds = int((now - then).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
+    return duration((now - then).total_seconds())
+
+
+def duration(seconds_float: float) -> str:
+    """Go's `int(d.Seconds())` truncates toward zero, and each unit is checked on the whole duration."""
+    seconds = int(seconds_float)
+    if seconds < -1:
+        return "never"
+    if seconds < 0:
+        return "0s"
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    hours = seconds // 3600
+    if hours < 24:
+        return f"{hours}h"
+    if hours < 24 * 365:
+        return f"{hours // 24}d"
+    return f"{hours // 24 // 365}y"
 
 
 def _field(name: str) -> Column:
@@ -35,4 +51,5 @@ def _field(name: str) -> Column:
 
 MESH: Final = _field("mesh")
 NAME: Final = _field("name")
-AGE: Final = Column("AGE", lambda item, now: age(item.get("creationTime"), now))
+AGE: Final = Column("AGE", lambda item, now: age(item.get("modificationTime"), now))
+"""kumactl's AGE is the time since the last modification (`TimeSince(GetModificationTime())`)."""

@@ -9,6 +9,7 @@ identity.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,10 @@ def _no_normalization(document: Document) -> list[Violation]:
     return []
 
 
+def _no_schema(document: Document) -> list[Violation]:
+    return []
+
+
 def _no_canonicalization(spec: Document) -> None:
     return None
 
@@ -62,19 +67,35 @@ class Kind:
     validate: Callable[[Message], list[Violation]]
     """Every violation of Kuma's rules for a structurally valid spec, in Kuma's order."""
     columns: tuple[Column, ...]
+    schema: Callable[[Document], list[Violation]] = _no_schema
+    """A first validation layer on the raw document (Kuma's OpenAPI schema of its new policies); when it
+    finds anything, only that is reported, as Kuma does."""
     normalize: Callable[[Document], list[Violation]] = _no_normalization
-    """Rewrite the docs' short forms into the canonical form, in place, before parsing."""
+    """Rewrite the docs' short forms into the canonical form (or apply defaults), in place, before parsing."""
     canonicalize: Callable[[Document], None] = _no_canonicalization
     """Sort map fields of an encoded spec, in place, so output is the same from every store."""
     warnings: Callable[[Message, Resource], list[str]] = _no_warnings
     """Warnings for a valid spec that will not do anything as its mesh stands (shown by the API and `apply`)."""
     policy: bool = False
     """A policy kind (selects proxies, has a plugin in controlplane/policies/)."""
+    target_ref: bool = False
+    """A policy selecting proxies with a top-level `targetRef` (Kuma's new policies, `isTargetRef`)."""
 
     @property
     def value(self) -> str:
         """Kuma's type string; kept under this name because the stores persist it."""
         return self.name
+
+    @property
+    def singular_display_name(self) -> str:
+        """`Traffic Trace`: Kuma's display name, the type name split into words."""
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", self.name)
+
+    @property
+    def plural_display_name(self) -> str:
+        """`Traffic Traces`, `Meshes` (Kuma's `_resources` names and kumactl's `inspect meshes` headers)."""
+        words = self.singular_display_name
+        return words + ("es" if words.endswith(("s", "sh", "ch", "x", "z")) else "s")
 
     def new_spec(self) -> Message:
         return self.spec_type()

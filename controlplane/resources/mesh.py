@@ -19,8 +19,8 @@ from controlplane.resources import columns
 from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.kind import Column, Document, Item, Kind
 from controlplane.resources.paths import field, index
-from controlplane.resources.schema import json_field_names
-from controlplane.tracing.registry import BACKEND_TYPES, unknown_type_message
+from controlplane.resources.schema import json_field_names, json_nulls, unreported_nulls
+from controlplane.tracing.registry import MESH_BACKEND_TYPES, unknown_type_message
 
 
 def normalize_mesh(doc: Document) -> list[Violation]:
@@ -37,7 +37,7 @@ def normalize_mesh(doc: Document) -> list[Violation]:
     for i, backend in enumerate(backends):
         if not isinstance(backend, dict):
             continue
-        backend_type = BACKEND_TYPES.get(str(backend.get("type", "")))
+        backend_type = MESH_BACKEND_TYPES.get(str(backend.get("type", "")))
         if backend_type is None:
             continue
         short = [k for k in backend if k not in own and k in backend_type.mesh_conf_fields]
@@ -85,11 +85,14 @@ def _validate_backend(backend: mesh_pb2.TracingBackend, path: str) -> list[Viola
         violations.append(Violation(field(path, "name"), "cannot be empty"))
     if backend.HasField("sampling") and not 0.0 <= backend.sampling.value <= 100.0:
         violations.append(Violation(field(path, "sampling"), "has to be in [0.0 - 100.0] range"))
-    backend_type = BACKEND_TYPES.get(backend.type)
+    backend_type = MESH_BACKEND_TYPES.get(backend.type)
     if backend_type is None:
         violations.append(Violation(field(path, "type"), unknown_type_message()))
     else:
-        violations.extend(backend_type.parse_mesh_conf(conf_dict(backend), field(path, "config"))[1])
+        conf, config_path = conf_dict(backend), field(path, "config")
+        found = backend_type.parse_mesh_conf(conf, config_path)[1]
+        # Inside the Struct a null is a JSON value; the backend reads it as unset, as Kuma does (schema.py).
+        violations.extend([*found, *unreported_nulls(json_nulls(conf, config_path), found)])
     return violations
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from controlplane.policies.meshtrace.api import MESH_TRACE
 from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
 from controlplane.resources.dataplane import DATAPLANE
 from controlplane.resources.kind import KindRegistry
 from controlplane.resources.mesh import MESH
 
-KINDS: Final = KindRegistry((MESH, TRAFFIC_TRACE, DATAPLANE))
+KINDS: Final = KindRegistry((MESH, TRAFFIC_TRACE, MESH_TRACE, DATAPLANE))

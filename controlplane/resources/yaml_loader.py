@@ -1,4 +1,4 @@
-"""Safe YAML loading with limits: documents per text, alias expansion, nesting depth.
+"""Safe YAML loading with limits: documents per text, alias expansion, nesting depth; and unique keys.
 
 PyYAML's `safe_load` keeps aliases as shared references, so a "billion laughs" document (anchors whose
 lists repeat earlier anchors) loads small but becomes exponentially large as soon as anything walks it
@@ -17,9 +17,10 @@ of a 100k-resource import) and with the same constructor and checks, so both acc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from typing import IO, Final
+from typing import IO, Any, Final
 
 import yaml
 
@@ -29,6 +30,7 @@ MAX_DOCUMENTS: Final = 1000
 MAX_EXPANDED_NODES: Final = 100_000
 MAX_DEPTH: Final = 64
 INVALID_YAML: Final = "Invalid YAML"
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 
 
 def _rejected(message: str) -> ValidationError:
@@ -100,6 +102,30 @@ class LimitedLoader(yaml.SafeLoader):
     def construct_document(self, node: yaml.Node) -> object:
         check_node_graph(node)
         return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        """YAML says the keys of a mapping are unique. PyYAML keeps the last of two equal keys, kumactl's
+        reader (sigs.k8s.io/yaml, not strict) an undefined one; either way an edit is silently lost, so the
+        document is refused, naming the key. Keys merged in with `<<` may be overridden, as YAML says."""
+        own = [key_node for key_node, _ in node.value if key_node.tag != _MERGE_TAG]
+        merges = len(own) != len(node.value)
+        mapping = super().construct_mapping(node, deep=deep)
+        if merges or len(mapping) != len(own):  # cheap test first: without merges, fewer entries = a duplicate
+            self._refuse_duplicate_keys(node, own)
+        return mapping
+
+    def _refuse_duplicate_keys(self, node: yaml.MappingNode, own: list[yaml.Node]) -> None:
+        first: dict[Hashable, yaml.Node] = {}
+        for key_node in own:
+            key = self.construct_object(key_node)  # already constructed: the constructor's cache answers
+            if key in first:
+                shown = json.dumps(key) if isinstance(key, str) else repr(key)
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key {shown} (first set on line {first[key].start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            first[key] = key_node
 
 
 _StreamLoader: type[LimitedLoader] = LimitedLoader

@@ -52,7 +52,8 @@ class MemoryStore:
         if resource.kind.mesh_scoped and ("", resource.mesh) not in self._by_kind[MESH]:
             raise MeshNotFound(resource.mesh)
         created, modified = rules.create_times(resource)
-        stored = Resource(resource.key, rules.copy_spec(resource.spec), 1, created, modified)
+        stored = Resource(resource.key, rules.copy_spec(resource.spec), 1, created, modified,
+                          rules.copy_labels(resource.labels))
         table[slot] = stored
         self._fanout.publish([Change(ChangeKind.CREATED, stored.key, stored.version)])
         return _copy(stored)
@@ -72,6 +73,7 @@ class MemoryStore:
             current.version + 1,
             current.creation_time,
             rules.next_modification_time(current.modification_time),
+            rules.copy_labels(resource.labels),
         )
         self._by_kind[resource.kind][(resource.mesh, resource.name)] = stored
         self._fanout.publish([Change(ChangeKind.UPDATED, stored.key, stored.version)])
@@ -135,4 +137,5 @@ def _copy(resource: Resource) -> Resource:
         resource.version,
         resource.creation_time,
         resource.modification_time,
+        resource.labels,  # read-only (rules.copy_labels), so sharing it is safe
     )

@@ -26,6 +26,7 @@ The password in the URL is used to connect and nowhere else: logs and error mess
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Final, TypeVar
@@ -68,7 +69,7 @@ T = TypeVar("T")
 Job = Callable[[Connection], Awaitable[T]]
 WriteJob = Callable[[Connection], Awaitable[tuple[T, list[Notice]]]]
 
-_COLUMNS: Final = "mesh, name, spec, version, creation_time, modification_time"
+_COLUMNS: Final = "mesh, name, spec, version, creation_time, modification_time, labels"
 _KEY_MATCH: Final = "kind = $1 AND mesh = $2 AND name = $3"
 _NEXT_REVISION: Final = "nextval('resource_revision')"
 CONNECT_TIMEOUT_S: Final = 5.0
@@ -179,7 +180,7 @@ class PostgresStore:
     async def create(self, resource: Resource) -> Resource:
         rules.check_resource(resource)
         key, spec = resource.key, rules.copy_spec(resource.spec)
-        text = _to_json(spec)
+        text, labels = _to_json(spec), _labels_json(resource)
 
         async def job(conn: Connection) -> tuple[Resource, list[Notice]]:
             created, modified = rules.create_times(resource)
@@ -193,13 +194,13 @@ class PostgresStore:
                 raise MeshNotFound(key.mesh)
             revision = await conn.fetchval(
                 "INSERT INTO resources (kind, mesh, name, spec, version, creation_time, modification_time, "
-                f"revision) VALUES ($1, $2, $3, $4, 1, $5, $6, {_NEXT_REVISION}) "
+                f"labels, revision) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, {_NEXT_REVISION}) "
                 "ON CONFLICT DO NOTHING RETURNING revision",
-                *_key_params(key), text, created, modified,
+                *_key_params(key), text, created, modified, labels,
             )  # fmt: skip
             if revision is None:
                 raise AlreadyExists(str(key))
-            return Resource(key, spec, 1, created, modified), [
+            return Resource(key, spec, 1, created, modified, rules.copy_labels(resource.labels)), [
                 Notice(Change(ChangeKind.CREATED, key, 1), int(revision))
             ]
 
@@ -208,15 +209,15 @@ class PostgresStore:
     async def update(self, resource: Resource, expected_version: int) -> Resource:
         rules.check_resource(resource)
         key, spec = resource.key, rules.copy_spec(resource.spec)
-        text = _to_json(spec)
+        text, labels = _to_json(spec), _labels_json(resource)
 
         async def job(conn: Connection) -> tuple[Resource, list[Notice]]:
             row = await conn.fetchrow(
-                f"UPDATE resources SET spec = $4, version = version + 1, revision = {_NEXT_REVISION}, "
+                f"UPDATE resources SET spec = $4, labels = $7, version = version + 1, revision = {_NEXT_REVISION}, "
                 "modification_time = GREATEST($5::timestamptz, modification_time + interval '1 microsecond') "
                 f"WHERE {_KEY_MATCH} AND version = $6 "
                 "RETURNING version, creation_time, modification_time, revision",
-                *_key_params(key), text, rules.utc_now(), expected_version,
+                *_key_params(key), text, rules.utc_now(), expected_version, labels,
             )  # fmt: skip
             if row is None:
                 stored = await conn.fetchval(
@@ -226,7 +227,8 @@ class PostgresStore:
                     raise NotFound(str(key))
                 raise Conflict(f"{key}: expected version {expected_version}, stored version is {stored}")
             version = int(row["version"])
-            updated = Resource(key, spec, version, _utc(row["creation_time"]), _utc(row["modification_time"]))
+            updated = Resource(key, spec, version, _utc(row["creation_time"]), _utc(row["modification_time"]),
+                               rules.copy_labels(resource.labels))
             return updated, [Notice(Change(ChangeKind.UPDATED, key, version), int(row["revision"]))]
 
         return await self._write(job)
@@ -332,6 +334,10 @@ def _to_json(spec: Message) -> str:
     return str(json_format.MessageToJson(spec, sort_keys=True, indent=None))
 
 
+def _labels_json(resource: Resource) -> str:
+    return json.dumps(dict(resource.labels), sort_keys=True, separators=(",", ":"))
+
+
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
@@ -343,6 +349,8 @@ def _key_params(key: ResourceKey) -> tuple[str, str, str]:
 def _to_resource(kind: Kind, row: asyncpg.Record) -> Resource:
     spec = json_format.Parse(row["spec"], kind.new_spec())
     key = ResourceKey(kind, row["mesh"], row["name"])
+    labels = json.loads(row["labels"])
     return Resource(
-        key, spec, int(row["version"]), _utc(row["creation_time"]), _utc(row["modification_time"])
+        key, spec, int(row["version"]), _utc(row["creation_time"]), _utc(row["modification_time"]),
+        rules.copy_labels(labels),
     )

@@ -66,6 +66,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # The user's resource labels (Kuma 2.x `labels`); rows written before this migration have none.
+        "ALTER TABLE resources ADD COLUMN labels jsonb NOT NULL DEFAULT '{}'::jsonb",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -15,6 +15,7 @@ from typing import Final
 
 from google.protobuf.message import Message
 
+from controlplane.resources.labels import Labels, frozen
 from controlplane.resources.model import Resource, ResourceKey
 
 _TICK: Final = timedelta(microseconds=1)
@@ -29,6 +30,8 @@ def check_resource(resource: Resource) -> None:
     actual = resource.spec.DESCRIPTOR.full_name
     if actual != expected:
         raise ValueError(f"{resource.key}: spec is {actual}, expected {expected}")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in resource.labels.items()):
+        raise ValueError(f"{resource.key}: labels must map strings to strings")
 
 
 def check_key(key: ResourceKey) -> None:
@@ -75,6 +78,12 @@ def copy_spec(spec: Message) -> Message:
     copy = type(spec)()
     copy.CopyFrom(spec)
     return copy
+
+
+def copy_labels(labels: Labels) -> Labels:
+    """A private, read-only copy of a resource's user labels, keys sorted (so every store returns them in
+    the same order)."""
+    return frozen(labels)
 
 
 def cascade_order(key: ResourceKey) -> tuple[str, str]:

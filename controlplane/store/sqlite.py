@@ -27,6 +27,7 @@ replicas is the PostgreSQL backend's job (LISTEN/NOTIFY), not this one's.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -51,11 +52,11 @@ from controlplane.store.sqlite_schema import format_time, parse_time, transactio
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-Row = tuple[str, str, str, int, str, str]  # mesh, name, spec, version, creation_time, modification_time
+Row = tuple[str, str, str, int, str, str, str]  # mesh, name, spec, version, creation/modification time, labels
 Job = Callable[[sqlite3.Connection], T]
 WriteJob = Callable[[sqlite3.Connection], tuple[T, Sequence[Change]]]
 
-_COLUMNS: Final = "mesh, name, spec, version, creation_time, modification_time"
+_COLUMNS: Final = "mesh, name, spec, version, creation_time, modification_time, labels"
 _KEY_MATCH: Final = "kind = ? AND mesh = ? AND name = ?"
 
 
@@ -125,7 +126,7 @@ class SqliteStore:
         rules.check_resource(resource)
         spec = rules.copy_spec(resource.spec)
         text = _to_json(spec)
-        return await self._write(lambda conn: _update(conn, resource.key, spec, text, expected_version))
+        return await self._write(lambda conn: _update(conn, resource, spec, text, expected_version))
 
     async def delete(self, key: ResourceKey) -> None:
         await self._write(lambda conn: _delete(conn, key))
@@ -198,11 +199,19 @@ def _to_json(spec: Message) -> str:
     return str(json_format.MessageToJson(spec, sort_keys=True, indent=None))
 
 
+def _labels_json(resource: Resource) -> str:
+    return json.dumps(dict(resource.labels), sort_keys=True, separators=(",", ":"))
+
+
 def _to_resource(kind: Kind, row: Row) -> Resource:
-    mesh, name, text, version, created, modified = row
+    mesh, name, text, version, created, modified, labels = row
     try:
         spec = json_format.Parse(text, kind.new_spec())
-        return Resource(ResourceKey(kind, mesh, name), spec, version, parse_time(created), parse_time(modified))
+        decoded = json.loads(labels)
+        if not isinstance(decoded, dict) or not all(isinstance(v, str) for v in decoded.values()):
+            raise ValueError(f"labels are not a map of strings: {labels[:100]!r}")
+        return Resource(ResourceKey(kind, mesh, name), spec, version, parse_time(created), parse_time(modified),
+                        rules.copy_labels(decoded))
     except (json_format.ParseError, ValueError, TypeError) as exc:
         # Written by us, so only damage (a corrupt page, a hand edit) gets here: a store error, like the
         # DatabaseError a damaged page gives, never a 500 or a dead reconciler.
@@ -247,17 +256,19 @@ def _insert(
             ).fetchone() is None:
                 raise MeshNotFound(key.mesh)
             conn.execute(
-                f"INSERT INTO resources (kind, {_COLUMNS}) VALUES (?, ?, ?, ?, 1, ?, ?)",
-                (*_key_params(key), text, format_time(created), format_time(modified)),
+                f"INSERT INTO resources (kind, {_COLUMNS}) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                (*_key_params(key), text, format_time(created), format_time(modified), _labels_json(resource)),
             )
     except sqlite3.IntegrityError as exc:
         raise AlreadyExists(str(key)) from exc
-    return Resource(key, spec, 1, created, modified), [Change(ChangeKind.CREATED, key, 1)]
+    labels = rules.copy_labels(resource.labels)
+    return Resource(key, spec, 1, created, modified, labels), [Change(ChangeKind.CREATED, key, 1)]
 
 
 def _update(
-    conn: sqlite3.Connection, key: ResourceKey, spec: Message, text: str, expected_version: int
+    conn: sqlite3.Connection, resource: Resource, spec: Message, text: str, expected_version: int
 ) -> tuple[Resource, list[Change]]:
+    key = resource.key
     with transaction(conn):
         row = conn.execute(
             f"SELECT version, creation_time, modification_time FROM resources WHERE {_KEY_MATCH}",
@@ -270,14 +281,15 @@ def _update(
             raise Conflict(f"{key}: expected version {expected_version}, stored version is {stored_version}")
         now = rules.next_modification_time(modified)
         cursor = conn.execute(
-            f"UPDATE resources SET spec = ?, version = version + 1, modification_time = ? "
+            f"UPDATE resources SET spec = ?, labels = ?, version = version + 1, modification_time = ? "
             f"WHERE {_KEY_MATCH} AND version = ?",
-            (text, format_time(now), *_key_params(key), expected_version),
+            (text, _labels_json(resource), format_time(now), *_key_params(key), expected_version),
         )
         if cursor.rowcount != 1:  # another writer got in between; unreachable under BEGIN IMMEDIATE
             raise Conflict(f"{key}: modified concurrently")
     version = expected_version + 1
-    return Resource(key, spec, version, created, now), [Change(ChangeKind.UPDATED, key, version)]
+    updated = Resource(key, spec, version, created, now, rules.copy_labels(resource.labels))
+    return updated, [Change(ChangeKind.UPDATED, key, version)]
 
 
 def _delete(conn: sqlite3.Connection, key: ResourceKey) -> tuple[None, list[Change]]:

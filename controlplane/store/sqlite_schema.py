@@ -54,6 +54,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # The user's resource labels (Kuma 2.x `labels`) as a JSON object, keys sorted; rows written before
+        # this migration have none.
+        "ALTER TABLE resources ADD COLUMN labels TEXT NOT NULL DEFAULT '{}'",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

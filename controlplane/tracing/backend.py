@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -65,17 +65,6 @@ class BackendType(Protocol):
         """Envoy's provider name (`envoy.tracers.zipkin`, Kuma >= 2.2)."""
         ...
 
-    @property
-    def mesh_conf_fields(self) -> tuple[str, ...]:
-        """JSON names of the Mesh backend `conf` fields (the docs' short form may put them beside `type`)."""
-        ...
-
-    def parse_mesh_conf(self, conf: Mapping[str, object], path: str) -> tuple[CollectorConf | None, list[Violation]]:
-        """A Mesh `tracing.backends[i].conf` → typed conf, or None with every violation (Kuma's paths under
-        `path`, which is `tracing.backends[i].config`). The only parse of a conf: validation and generation
-        both call this."""
-        ...
-
     def cluster(self, name: str, conf: CollectorConf, *, ipv6_dataplane: bool) -> cluster_pb2.Cluster:
         """The collector cluster `name` for `conf`."""
         ...
@@ -91,6 +80,22 @@ class BackendType(Protocol):
 
     def referenced_clusters(self, typed_config: any_pb2.Any) -> tuple[str, ...]:
         """Clusters a provider of this type references (its collector), for the consistency check."""
+        ...
+
+
+class MeshBackendType(BackendType, Protocol):
+    """A backend type a Mesh can declare (`tracing.backends[].type`, the TrafficTrace era: zipkin and
+    datadog); MeshTrace's backends are parsed by its plugin into the same typed confs."""
+
+    @property
+    def mesh_conf_fields(self) -> tuple[str, ...]:
+        """JSON names of the Mesh backend `conf` fields (the docs' short form may put them beside `type`)."""
+        ...
+
+    def parse_mesh_conf(self, conf: Mapping[str, object], path: str) -> tuple[CollectorConf | None, list[Violation]]:
+        """A Mesh `tracing.backends[i].conf` → typed conf, or None with every violation (Kuma's paths under
+        `path`, which is `tracing.backends[i].config`). The only parse of a conf: validation and generation
+        both call this."""
         ...
 
 
@@ -135,6 +140,17 @@ class EffectiveTracing:
     backend: Backend
     sampling: Sampling = Sampling()
     tags: tuple[CustomTag, ...] = ()
+    service_per_inbound: bool = True
+    """An inbound's spans are reported under the inbound's own service (TrafficTrace, Kuma's tracing
+    configurer); False: under the proxy's identifying service on every listener (MeshTrace's plugin)."""
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        # Hashed for every listener of every proxy (block keys, generator inputs): compute it once.
+        object.__setattr__(self, "_hash", hash((self.backend, self.sampling, self.tags, self.service_per_inbound)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def block_key(self, site: HcmSite) -> Hashable:
         """Content key of `block(site)`: equal keys give byte-identical blocks."""

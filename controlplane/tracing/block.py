@@ -3,8 +3,8 @@
 Generic over backend types: the provider comes from the backend's module, the rest is common to every
 policy kind: `spawn_upstream_span: false` on sidecar listeners (Kuma >= 2.7), each sampling percentage only
 when set (TrafficTrace sets only `overall`, reference kuma-tracing.md §3.2; MeshTrace any of the three), and
-custom tags in order (literal value, or request header with its default). With no tracing, `tracing()`
-returns a no-op configurer so call sites don't branch.
+custom tags in order (literal value, or request header with its default).
+Listeners get the block as bytes (xds/generate/traced_listener.py), so a tracing change re-renders them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from envoy.type.v3 import percent_pb2
 from google.protobuf import any_pb2
 
 from controlplane.tracing.backend import CustomTag, EffectiveTracing, HcmSite
-from controlplane.xds.generate.hcm import HcmConfigurer
 
 
 def build_tracing_block(tracing: EffectiveTracing, site: HcmSite) -> hcm_pb2.HttpConnectionManager.Tracing:
@@ -46,18 +45,3 @@ def _custom_tag(tag: CustomTag) -> custom_tag_pb2.CustomTag:
 def build_collector_cluster(tracing: EffectiveTracing, ipv6_dataplane: bool) -> cluster_pb2.Cluster:
     backend = tracing.backend
     return backend.type.cluster(backend.cluster, backend.conf, ipv6_dataplane=ipv6_dataplane)
-
-
-def tracing_configurer(block: hcm_pb2.HttpConnectionManager.Tracing | None) -> HcmConfigurer:
-    """Configurer setting an HCM's tracing block; a no-op without one (no `tracing` key, as Kuma)."""
-    if block is None:
-        return _no_op
-
-    def configure(hcm: hcm_pb2.HttpConnectionManager) -> None:
-        hcm.tracing.CopyFrom(block)
-
-    return configure
-
-
-def _no_op(hcm: hcm_pb2.HttpConnectionManager) -> None:
-    """Nothing to trace: leave the HCM without a `tracing` key, as Kuma does for a nil backend."""

@@ -22,7 +22,7 @@ from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.paths import field
 from controlplane.resources.schema import json_field_names
 from controlplane.tracing.backend import CollectorConf, Direction, HcmSite
-from controlplane.tracing.conf import parse_struct
+from controlplane.tracing.conf import read_struct
 from controlplane.xds.generate.clusters import build_cluster, provided_endpoint
 
 TYPE: Final = "datadog"
@@ -55,15 +55,14 @@ class Datadog:
     mesh_conf_fields: Final = tuple(json_field_names(mesh_pb2.DatadogTracingBackendConfig.DESCRIPTOR))
 
     def parse_mesh_conf(self, conf: Mapping[str, object], path: str) -> tuple[DatadogConf | None, list[Violation]]:
-        typed, problems = parse_struct(conf, mesh_pb2.DatadogTracingBackendConfig, path)
-        if typed is None:
-            return None, problems
-        violations: list[Violation] = []
-        if not typed.address:
+        parsed = read_struct(conf, mesh_pb2.DatadogTracingBackendConfig, path)
+        typed = parsed.message
+        violations = list(parsed.violations)
+        if parsed.usable("address") and not typed.address:
             violations.append(Violation(field(path, "address"), "cannot be empty"))
-        elif not valid_host(typed.address):
+        elif parsed.usable("address") and not valid_host(typed.address):
             violations.append(Violation(field(path, "address"), "has to be a valid IP address or domain name"))
-        if not 1 <= typed.port <= 65535:
+        if parsed.usable("port") and not 1 <= typed.port <= 65535:
             violations.append(Violation(field(path, "port"), "port must be in the range [1, 65535]"))
         if violations:
             return None, violations

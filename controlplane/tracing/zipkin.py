@@ -26,7 +26,7 @@ from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.paths import field
 from controlplane.resources.schema import json_field_names
 from controlplane.tracing.backend import CollectorConf, HcmSite
-from controlplane.tracing.conf import parse_struct
+from controlplane.tracing.conf import read_struct
 from controlplane.xds.generate.clusters import build_cluster, provided_endpoint, tls_upstream
 
 TYPE: Final = "zipkin"
@@ -98,18 +98,17 @@ class Zipkin:
     mesh_conf_fields: Final = tuple(json_field_names(mesh_pb2.ZipkinTracingBackendConfig.DESCRIPTOR))
 
     def parse_mesh_conf(self, conf: Mapping[str, object], path: str) -> tuple[ZipkinConf | None, list[Violation]]:
-        typed, problems = parse_struct(conf, mesh_pb2.ZipkinTracingBackendConfig, path)
-        if typed is None:
-            return None, problems
-        violations: list[Violation] = []
-        if typed.api_version and typed.api_version not in API_VERSIONS:
+        parsed = read_struct(conf, mesh_pb2.ZipkinTracingBackendConfig, path)
+        typed = parsed.message
+        violations = list(parsed.violations)
+        if parsed.usable("apiVersion") and typed.api_version and typed.api_version not in API_VERSIONS:
             violations.append(
                 Violation(field(path, "apiVersion"), "has invalid value. Allowed values: httpJsonV1, httpJson, httpProto")
             )
         url_path = field(path, "url")
-        if not typed.url:
-            return None, [*violations, Violation(url_path, "cannot be empty")]
-        violations.extend(Violation(url_path, message) for message in url_problems(typed.url))
+        if parsed.usable("url"):
+            problems = url_problems(typed.url) if typed.url else ["cannot be empty"]
+            violations.extend(Violation(url_path, message) for message in problems)
         if violations:
             return None, violations
         shared = typed.shared_span_context.value if typed.HasField("shared_span_context") else None

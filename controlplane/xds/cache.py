@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Collection
 
 import structlog
 
@@ -67,18 +68,20 @@ class SnapshotCache:
         self._watches: dict[str, set[Watch]] = {}
         self.interner = ResourceInterner()
 
-    def set_snapshot(self, node_id: str, snapshot: Snapshot) -> Published:
+    def set_snapshot(self, node_id: str, snapshot: Snapshot, changed: Collection[str] | None = None) -> Published:
         """Publish `snapshot` for `node_id`: CHANGED (streams woken), UNCHANGED (same content as the current
         one, nothing to do) or REFUSED (inconsistent; the previous one is kept).
 
         An inconsistent snapshot is a generator bug: publishing it would leave Envoy warming or routing to
         clusters it does not have, so it is logged at error level and refused. Per-node success is logged at
         debug level only: a mesh-wide change publishes every proxy, and the reconciler logs one line per pass.
+        `changed`: the types `snapshot` replaced in the current one (`Snapshot.update`); only the checks
+        involving them run, the rest was checked when the current one was published.
         """
         previous = self._snapshots.get(node_id)
         if previous is not None and previous.same_content(snapshot):
             return Published.UNCHANGED
-        problems = snapshot.check_consistent()
+        problems = snapshot.check_consistent(changed if previous is not None else None)
         if problems:
             log.error("snapshot_inconsistent", node_id=node_id, problems=problems)
             return Published.REFUSED

@@ -15,7 +15,13 @@ from envoy.service.discovery.v3 import discovery_pb2
 from controlplane.xds import types, wire
 from controlplane.xds.limits import client_text
 from controlplane.xds.snapshot import ResourceEntry, Snapshot
-from controlplane.xds.stream_state import RequestEvent, RequestKind, StreamState, TypeState, selected_entries
+from controlplane.xds.stream_state import (
+    DeltaTypeState,
+    RequestEvent,
+    RequestKind,
+    StreamState,
+    selected_entries,
+)
 from controlplane.xds.subscription import WILDCARD
 
 
@@ -51,8 +57,10 @@ class DeltaResponse:
         return discovery_pb2.DeltaDiscoveryResponse.FromString(self.encode())
 
 
-class DeltaState(StreamState):
-    """Delta ADS stream: `TypeState.sent` is the name → version map the client holds."""
+class DeltaState(StreamState[DeltaTypeState]):
+    """Delta ADS stream: each type tracks what the client holds (`DeltaTypeState.held`)."""
+
+    _type_state = DeltaTypeState
 
     def on_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> RequestEvent:
         state = self.type_state(request.type_url)
@@ -63,7 +71,7 @@ class DeltaState(StreamState):
         self._apply_subscription(state, request, first)
         version = state.versions_by_nonce.get(nonce, "")
         if request.HasField("error_detail"):
-            # §1.4: record the NACK. `sent` already holds what we sent, so nothing is re-sent until it
+            # §1.4: record the NACK. `held` already has what we sent, so nothing is re-sent until it
             # changes in the snapshot.
             message = client_text(str(request.error_detail.message))
             state.record_nack(version, message)
@@ -79,7 +87,7 @@ class DeltaState(StreamState):
                 state.version_acked = version
         return RequestEvent(state.type_url, kind, version, nonce)
 
-    def _apply_subscription(self, state: TypeState, request: discovery_pb2.DeltaDiscoveryRequest,
+    def _apply_subscription(self, state: DeltaTypeState, request: discovery_pb2.DeltaDiscoveryRequest,
                             first: bool) -> None:
         # Sizes are checked before anything is copied out of the request (limits.py).
         self.limits.check_request_list("resource_names_subscribe", request.resource_names_subscribe,
@@ -98,20 +106,20 @@ class DeltaState(StreamState):
         if first:
             # §1.9: the first request lists what the client already holds; resources whose version
             # matches are not sent again.
-            state.sent = {str(name): str(v) for name, v in request.initial_resource_versions.items()}
+            state.held = {str(name): str(v) for name, v in request.initial_resource_versions.items()}
         else:
             for name in subscribe:
                 # §1.11: a subscribed name must be sent even if the server thinks the client has it.
-                state.sent.pop(name, None)
+                state.held.pop(name, None)
                 state.reported_missing.discard(name)
         for name in unsubscribe:
             if name != WILDCARD and after.wildcard and name in before.names:
                 # §1.11 "Unsubscribing from Resources": wildcard + explicit X, then unsubscribe X: the
                 # server must answer about X (resources if still covered, removed_resources if not).
-                state.sent.pop(name, None)
+                state.held.pop(name, None)
                 state.unsub_answer.add(name)
         # The client forgets what it no longer subscribes to; it needs no removal for those.
-        state.sent = {name: v for name, v in state.sent.items() if after.selects(name)}
+        state.held = {name: v for name, v in state.held.items() if after.selects(name)}
         state.reported_missing &= after.names
 
     def responses(self, snapshot: Snapshot) -> list[DeltaResponse]:
@@ -123,16 +131,16 @@ class DeltaState(StreamState):
                 out.append(response)
         return out
 
-    def _respond(self, state: TypeState, snapshot: Snapshot) -> DeltaResponse | None:
+    def _respond(self, state: DeltaTypeState, snapshot: Snapshot) -> DeltaResponse | None:
         available = snapshot.resources(state.type_url)
         selected = selected_entries(state, snapshot)
         changed = [
             entry for name, entry in selected.items()
-            if state.sent.get(name) != entry.version or name in state.resend
+            if state.held.get(name) != entry.version or name in state.resend
         ]
         missing = {name for name in state.subscription.names if name not in available}
         removed = (
-            {name for name in state.sent if name not in selected}
+            {name for name in state.held if name not in selected}
             | (missing - state.reported_missing)
             | {name for name in state.unsub_answer if name not in available}
         )
@@ -143,22 +151,22 @@ class DeltaState(StreamState):
         if state.type_url == types.CLUSTER_TYPE:
             self._push_eds(state, changed, snapshot)
         for entry in changed:
-            state.sent[entry.name] = entry.version
+            state.held[entry.name] = entry.version
         for name in removed:
-            state.sent.pop(name, None)
+            state.held.pop(name, None)
         state.reported_missing = (state.reported_missing | removed) & missing
         return self._message(state, snapshot, changed, sorted(removed))
 
-    def _message(self, state: TypeState, snapshot: Snapshot, changed: list[ResourceEntry],
+    def _message(self, state: DeltaTypeState, snapshot: Snapshot, changed: list[ResourceEntry],
                  removed: list[str]) -> DeltaResponse:
         nonce = self.next_nonce()
         version = snapshot.version(state.type_url)
         state.record_sent(nonce, version)
         return DeltaResponse(state.type_url, version, nonce, tuple(changed), tuple(removed))
 
-    def _push_eds(self, cds: TypeState, clusters: list[ResourceEntry], snapshot: Snapshot) -> None:
+    def _push_eds(self, cds: DeltaTypeState, clusters: list[ResourceEntry], snapshot: Snapshot) -> None:
         # §1.10: after a CDS update Envoy (delta) sends no EDS request and the cluster stays warming, so
         # the ClusterLoadAssignment of every added/changed EDS cluster is pushed right after CDS.
         eds = self.types.get(types.ENDPOINT_TYPE)
         if eds is not None:
-            eds.resend |= self.changed_eds_names(cds.sent, clusters, snapshot)
+            eds.resend |= self.changed_eds_names(cds.held, clusters, snapshot)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Final, TypeVar
+from dataclasses import dataclass, field
+from typing import Final, Generic, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -40,6 +40,9 @@ from controlplane.xds import types, wire
 VERSION_LENGTH: Final = 16
 _TYPE_PREFIX: Final = "type.googleapis.com/"
 M = TypeVar("M", bound=Message)
+P = TypeVar("P")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 def short_hash(data: bytes) -> str:
@@ -59,80 +62,152 @@ class Facts:
 
 @dataclass(frozen=True, slots=True, weakref_slot=True, eq=False)
 class ResourceEntry:
-    """One named resource: the message, its packed `Any` (bytes computed once), its content version.
+    """One named resource serialised once: its bytes, content version, wire encodings and facts.
 
-    Shared between snapshots and proxies; nobody may mutate `message` or `packed` after construction.
+    Shared between snapshots and proxies; immutable. `message` is the protobuf message, kept when the
+    resource was built as one and parsed from `value` on first use otherwise (a listener rendered from its
+    shape, generate/traced_listener.py: inspection is the only reader of those).
     """
 
     name: str
     type_url: str
-    message: Message
-    packed: any_pb2.Any
+    value: bytes
+    """The resource's deterministic serialisation (the `Any.value`)."""
     version: str
+    digest: str
+    """sha256 of `value`, hex: the interner's content key (`version` is its prefix)."""
     sotw_item: bytes
     """This resource as a `DiscoveryResponse.resources` field, shared by every stream sent it (wire.py)."""
     delta_item: bytes
     """This resource as a `DeltaDiscoveryResponse.resources` field (name, version, Any)."""
     facts: Facts
+    basis: object = field(default=None, repr=False)
+    """What the entry was rendered from (a listener shape), kept alive with it so the next render reuses it."""
+    _message: Message | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, type_url: str, name: str, message: Message) -> ResourceEntry:
-        return _make_entry(type_url, name, message, message.SerializeToString(deterministic=True))
+        return make_entry(type_url, name, message.SerializeToString(deterministic=True), message=message)
+
+    @property
+    def message(self) -> Message:
+        if self._message is None:
+            message_class = _CLASSES.get(self.type_url)
+            if message_class is None:
+                raise TypeError(f"no message class for {self.type_url}")
+            object.__setattr__(self, "_message", message_class.FromString(self.value))
+        assert self._message is not None
+        return self._message
+
+    @property
+    def packed(self) -> any_pb2.Any:
+        """The resource packed in an `Any` (tests, inspection; streams write `sotw_item`/`delta_item`)."""
+        return any_pb2.Any(type_url=self.type_url, value=self.value)
 
 
-def _make_entry(type_url: str, name: str, message: Message, value: bytes, digest: str = "") -> ResourceEntry:
-    """Build an entry with its wire encodings and facts.
+def make_entry(type_url: str, name: str, value: bytes, *, message: Message | None = None,
+               facts: Facts | None = None, digest: str = "", basis: object = None) -> ResourceEntry:
+    """Build an entry with its wire encodings and facts (derived from `message` unless given).
 
     Everything is made here, with the rest of the snapshot, not lazily on first send: bytes created
     while streams are being served end up scattered among the streams' short-lived objects and keep
     pymalloc arenas alive after the streams close (measured: +16 MB RSS after 1 000 streams disconnect).
     """
-    actual = _TYPE_PREFIX + message.DESCRIPTOR.full_name
-    if actual != type_url:
-        raise ValueError(f"resource {name!r} is a {actual}, listed under {type_url}")
-    packed = any_pb2.Any(type_url=type_url, value=value)
-    version = digest[:VERSION_LENGTH] if digest else short_hash(value)
-    return ResourceEntry(name=name, type_url=type_url, message=message, packed=packed, version=version,
+    if message is not None:
+        actual = _TYPE_PREFIX + message.DESCRIPTOR.full_name
+        if actual != type_url:
+            raise ValueError(f"resource {name!r} is a {actual}, listed under {type_url}")
+        facts = derive_facts(message)
+    elif facts is None:
+        raise ValueError("an entry needs its message or its facts")
+    digest = digest or hashlib.sha256(value).hexdigest()
+    version = digest[:VERSION_LENGTH]
+    return ResourceEntry(name=name, type_url=type_url, value=value, version=version, digest=digest,
                          sotw_item=wire.any_item(type_url, value),
-                         delta_item=wire.resource_item(name, version, type_url, value), facts=derive_facts(message))
+                         delta_item=wire.resource_item(name, version, type_url, value), facts=facts,
+                         basis=basis, _message=message)
+
+
+class _WeakPool(Generic[K, V]):
+    """key → value, holding values weakly: an entry disappears when its value dies.
+
+    `weakref.WeakValueDictionary` does the same, but its `get` is Python code with guards for iteration,
+    which this pool never needs; looked up ~30 times per proxy per pass, that was a tenth of generation.
+    """
+
+    __slots__ = ("__weakref__", "_refs", "_remove")
+
+    def __init__(self) -> None:
+        self._refs: dict[K, weakref.KeyedRef[K, V]] = {}
+        refs, this = self._refs, weakref.ref(self)
+
+        def remove(ref: weakref.KeyedRef[K, V]) -> None:
+            # Called when a value dies; the key may meanwhile hold a newer value's reference.
+            if this() is not None and refs.get(ref.key) is ref:
+                del refs[ref.key]
+
+        self._remove = remove
+
+    def get(self, key: K) -> V | None:
+        ref = self._refs.get(key)
+        return ref() if ref is not None else None
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._refs[key] = weakref.KeyedRef(value, self._remove, key)
+
+    def __len__(self) -> int:
+        return sum(1 for ref in list(self._refs.values()) if ref() is not None)
 
 
 class ResourceInterner:
     """Content-keyed pool of entries (see the module docstring). `len()` counts distinct live entries."""
 
     def __init__(self) -> None:
-        self._by_content: weakref.WeakValueDictionary[tuple[str, str, str], ResourceEntry] = (
-            weakref.WeakValueDictionary()
-        )
-        self._by_inputs: weakref.WeakValueDictionary[tuple[str, Hashable], ResourceEntry] = (
-            weakref.WeakValueDictionary()
-        )
+        self._by_content: _WeakPool[tuple[str, str, str], ResourceEntry] = _WeakPool()
+        self._by_inputs: _WeakPool[tuple[str, Hashable], ResourceEntry] = _WeakPool()
+        self._parts: _WeakPool[Hashable, object] = _WeakPool()
 
     def entry(self, type_url: str, name: str, message: Message) -> ResourceEntry:
         """The entry for `message`: the pooled one when its bytes are known, a new one otherwise."""
         value = message.SerializeToString(deterministic=True)
         digest = hashlib.sha256(value).hexdigest()
-        key = (type_url, name, digest)
-        found = self._by_content.get(key)
+        found = self._by_content.get((type_url, name, digest))
         if found is None:
-            found = _make_entry(type_url, name, message, value, digest)
-            self._by_content[key] = found
+            found = self._pool(make_entry(type_url, name, value, message=message, digest=digest))
         return found
 
-    def shared(self, type_url: str, inputs: Hashable, build: Callable[..., M], *args: object) -> ResourceEntry:
+    def shared(self, type_url: str, inputs: Hashable, build: Callable[..., M | ResourceEntry],
+               *args: object) -> ResourceEntry:
         """The entry built by `build(*args)`, built only when no live entry came from equal `inputs`.
 
         `inputs` must determine the built resource completely (name included): it is a promise by the
-        caller that equal inputs build byte-identical resources. Arguments rather than a closure: this runs
-        several times per proxy.
+        caller that equal inputs build byte-identical resources. `build` returns the message, or an entry it
+        rendered itself (a listener from its shape). Arguments rather than a closure: this runs several
+        times per proxy.
         """
         key = (type_url, inputs)
         found = self._by_inputs.get(key)
         if found is None:
-            message = build(*args)
-            found = self.entry(type_url, type_and_name(message)[1], message)
+            built = build(*args)
+            if isinstance(built, ResourceEntry):
+                found = self._by_content.get((type_url, built.name, built.digest)) or self._pool(built)
+            else:
+                found = self.entry(type_url, type_and_name(built)[1], built)
             self._by_inputs[key] = found
         return found
+
+    def pooled(self, inputs: Hashable, build: Callable[..., P], *args: object) -> P:
+        """A building block of resources (a listener shape, a tracing block) made by `build(*args)` once
+        per live equal `inputs`; held weakly like the entries, and kept alive by the entries rendered from
+        it (`ResourceEntry.basis`)."""
+        found = self._parts.get(inputs)
+        if found is None:
+            found = self._parts[inputs] = build(*args)
+        return found  # type: ignore[return-value]
+
+    def _pool(self, entry: ResourceEntry) -> ResourceEntry:
+        self._by_content[(entry.type_url, entry.name, entry.digest)] = entry
+        return entry
 
     def __len__(self) -> int:
         return len(self._by_content)
@@ -145,6 +220,9 @@ _KNOWN: Final[Mapping[type[Message], tuple[str, str]]] = {
     listener_pb2.Listener: (types.LISTENER_TYPE, "name"),
     route_pb2.RouteConfiguration: (types.ROUTE_TYPE, "name"),
 }
+
+
+_CLASSES: Final[Mapping[str, type[Message]]] = {type_url: cls for cls, (type_url, _) in _KNOWN.items()}
 
 
 def type_and_name(message: Message) -> tuple[str, str]:

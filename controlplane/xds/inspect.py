@@ -23,9 +23,10 @@ from controlplane.resources.model import Resource, ResourceKey
 from controlplane.spans.verdict import Verdict, judge
 from controlplane.xds.admin_tunnel import AdminAnswer, AdminTunnels
 from controlplane.xds.cache import SnapshotCache
+from controlplane.xds.envoy_version import EnvoyVersion
 from controlplane.xds.generate.notes import ListenerNote
 from controlplane.xds.ghosts import Ghost, GhostWatch
-from controlplane.xds.node import node_id
+from controlplane.xds.node import node_id, parse_node_id
 from controlplane.xds.observer import NodeStatus, StatusRegistry, SubscriptionStatus
 from controlplane.xds.preview import ResourceEffect, preview
 from controlplane.xds.reconciler import Reconciler
@@ -94,16 +95,28 @@ class XdsInspector:
         return DataplaneView(mesh, name, record.policies, record.listeners)
 
     def policy_dataplanes(self, kind: Kind, mesh: str, name: str) -> list[str]:
-        """Names of the dataplanes of `mesh` on which policy `name` of `kind` decides, sorted."""
+        """Names of the dataplanes of `mesh` that policy `name` of `kind` targets (for a merging kind, wherever
+        it is in the merge order), sorted."""
         group = self.reconciler.world.mesh(mesh)
         if group.mesh is None or name not in group.policies.get(kind, {}):
             raise NotFound(f"{kind.name} {mesh}/{name}")
         names = []
         for dataplane in sorted(group.dataplanes):
             record = self.reconciler.records.get(node_id(mesh, dataplane))
-            if record is not None and _decides(record.policies, kind, name):
+            if record is not None and name in record.policies.decision(kind).matched:
                 names.append(dataplane)
         return names
+
+    def connected_dataplanes(self, mesh: str) -> dict[str, EnvoyVersion | None]:
+        """The dataplanes of `mesh` with an open ADS stream, with the Envoy version each reported. A stream
+        whose node names no registered dataplane (not yet, or no longer) does not count."""
+        registered = self.reconciler.world.mesh(mesh).dataplanes
+        found: dict[str, EnvoyVersion | None] = {}
+        for node, version in self.status.connected_versions().items():
+            parsed = parse_node_id(node)  # streams are opened only for valid ids (server.py)
+            if parsed.mesh == mesh and parsed.name in registered:
+                found[parsed.name] = version
+        return found
 
     def dataplane_xds(self, mesh: str, name: str) -> XdsView:
         node = self._check_dataplane(mesh, name)
@@ -162,7 +175,3 @@ class XdsInspector:
         """Connected Envoys whose node id names no Dataplane (every one, however recently connected)."""
         return self.ghost_watch.ghosts(with_grace=False)
 
-
-def _decides(policies: ProxyPolicies, kind: Kind, name: str) -> bool:
-    decision = policies.decision(kind)
-    return bool(decision.matched) and decision.matched[-1] == name

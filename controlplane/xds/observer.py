@@ -269,6 +269,16 @@ class StatusRegistry(NoopObserver):
     def is_connected(self, node_id: str) -> bool:
         return node_id in self._open
 
+    def connected_versions(self) -> dict[str, EnvoyVersion | None]:
+        """Node id → the Envoy version its newest open stream reported; one pass over the streams, for
+        fleet-wide views (mesh insights) that would be O(nodes × streams) through `status()`."""
+        newest: dict[str, _Subscription] = {}
+        for stream in self._streams.values():
+            seen = newest.get(stream.node_id)
+            if seen is None or stream.stream_id > seen.stream_id:
+                newest[stream.node_id] = stream
+        return {node: stream.envoy_version for node, stream in newest.items()}
+
     def status(self, node_id: str) -> NodeStatus | None:
         """Status of `node_id`'s newest stream, or None when the node is not connected."""
         stream_ids = tuple(sorted(self._open.get(node_id, ())))

@@ -37,8 +37,9 @@ from controlplane.store.base import Change, ChangeKind, Store
 from controlplane.xds.cache import Published, SnapshotCache
 from controlplane.xds.entries import ResourceInterner
 from controlplane.xds.generate.context import MeshContext, Proxy, build_mesh_context, build_proxy, service_of
-from controlplane.xds.generate.generators import generate_snapshot
+from controlplane.xds.generate.generators import Generation, generate
 from controlplane.xds.generate.notes import ListenerNote
+from controlplane.xds.generate.resource_set import DuplicateResourceError
 from controlplane.xds.node import node_id
 from controlplane.xds.snapshot import Snapshot
 from controlplane.xds.world import World
@@ -65,12 +66,17 @@ class ReconcilerObserver(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ProxyRecord:
-    """What the last pass decided and generated for one proxy (read by inspection): every policy plugin's
-    decision, and per listener whether it was traced and why not. `listeners` is of the last *published*
-    snapshot; () before the first one."""
+    """What the last pass decided and generated for one proxy: every policy plugin's decision, and the
+    generation of the last *published* snapshot (None before the first one), from which the next
+    regeneration re-runs only the concerns whose inputs changed (generate/generators.py)."""
 
     policies: ProxyPolicies
-    listeners: tuple[ListenerNote, ...] = ()
+    generation: Generation | None = None
+
+    @property
+    def listeners(self) -> tuple[ListenerNote, ...]:
+        """Per listener of the published snapshot, whether it was traced and why not (inspection)."""
+        return self.generation.listeners if self.generation is not None else ()
 
 
 @dataclass
@@ -235,7 +241,7 @@ class Reconciler:
             record = self.records.get(node)
             decisions_changed = record is None or record.policies != proxy.policies
             if decisions_changed:
-                self.records[node] = ProxyRecord(proxy.policies, record.listeners if record is not None else ())
+                self.records[node] = ProxyRecord(proxy.policies, record.generation if record is not None else None)
             if dataplane.name in explicit or (policy and (decisions_changed or dirty is None)):
                 todo.append((node, proxy))
             await budget.tick()
@@ -253,18 +259,27 @@ class Reconciler:
 
     def _publish(self, ctx: MeshContext, node: str, proxy: Proxy, started: float) -> Published:
         began = time.perf_counter()
+        record = self.records.get(node)
+        previous = record.generation if record is not None else None
+        current = self.cache.get_snapshot(node) if previous is not None else None
         try:
-            resources = generate_snapshot(ctx, proxy, self._interner)
-        except GenerationError as exc:
+            generation = generate(ctx, proxy, self._interner, previous)
+            if current is None:
+                changed = None
+                snapshot = Snapshot.build({t: generation.entries(t) for t in generation.changed_types})
+            else:
+                changed = generation.changed_types
+                snapshot = current.update({t: generation.entries(t) for t in changed})
+        except (GenerationError, DuplicateResourceError) as exc:
             self.metrics.generation_seconds.labels("error").observe(time.perf_counter() - began)
-            log.error("generation_failed", node_id=node, mesh=ctx.mesh.name, generator=exc.generator, error=str(exc))
+            generator = exc.generator if isinstance(exc, GenerationError) else "merge"
+            log.error("generation_failed", node_id=node, mesh=ctx.mesh.name, generator=generator, error=str(exc))
             return Published.REFUSED
-        snapshot = Snapshot.build(resources.entries())
-        outcome = self.cache.set_snapshot(node, snapshot)  # REFUSED is logged there
+        outcome = self.cache.set_snapshot(node, snapshot, changed)  # REFUSED is logged there
         result = "error" if outcome is Published.REFUSED else outcome.value
         self.metrics.generation_seconds.labels(result).observe(time.perf_counter() - began)
         if outcome is not Published.REFUSED:
-            self.records[node] = ProxyRecord(proxy.policies, resources.listeners)
+            self.records[node] = ProxyRecord(proxy.policies, generation)
         if outcome is Published.CHANGED:
             # Debug only, and without the versions: at info a mesh-wide change would log every proxy; the pass
             # summary is at info and each proxy's versions are on the inspection API.

@@ -13,12 +13,10 @@ tracing collector's) does not re-send every ClusterLoadAssignment.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
 from controlplane.xds import types
@@ -56,7 +54,26 @@ class Snapshot:
     @classmethod
     def build(cls, resources: ResourceInput, *, interner: ResourceInterner | None = None) -> Snapshot:
         """Serialise, hash and (with an interner) share every resource; compute the type versions."""
-        by_type: dict[str, TypeResources] = {}
+        return cls._assemble({}, resources, interner)
+
+    def update(self, changed: Mapping[str, Mapping[str, ResourceEntry]]) -> Snapshot:
+        """This snapshot with the resources of the types in `changed` replaced (the others kept as they are,
+        versions included): a tracing change rebuilds the listener type only."""
+        kept = {type_url: typed for type_url, typed in self.types.items() if type_url not in changed}
+        if types.CLUSTER_TYPE not in changed and types.ENDPOINT_TYPE not in changed:
+            # The EDS version mixes in the EDS clusters; with neither changed it stays, and so do eds_names.
+            return Snapshot._assemble(kept, changed, None, self.eds_names)
+        kept.pop(types.ENDPOINT_TYPE, None)
+        endpoints = self.types.get(types.ENDPOINT_TYPE)
+        unmixed = dict(changed)
+        if types.ENDPOINT_TYPE not in changed and endpoints is not None:
+            unmixed[types.ENDPOINT_TYPE] = endpoints.entries
+        return Snapshot._assemble(kept, unmixed, None)
+
+    @classmethod
+    def _assemble(cls, kept: Mapping[str, TypeResources], resources: ResourceInput,
+                  interner: ResourceInterner | None, eds_names: Mapping[str, str] | None = None) -> Snapshot:
+        by_type: dict[str, TypeResources] = dict(kept)
         for type_url in sorted(resources):
             entries = {
                 name: _to_entry(type_url, name, item, interner)
@@ -64,21 +81,23 @@ class Snapshot:
             }
             by_type[type_url] = TypeResources(_type_version(entries.values(), presorted=True),
                                               MappingProxyType(entries))
+        if eds_names is not None:
+            return cls(types=MappingProxyType(by_type), eds_names=eds_names)
         cds = by_type.get(types.CLUSTER_TYPE, _EMPTY)
         eds = by_type.get(types.ENDPOINT_TYPE, _EMPTY)
-        eds_names: dict[str, str] = {}
+        names: dict[str, str] = {}
         eds_clusters = [eds.version]
         for name, entry in cds.entries.items():  # sorted by name above
             eds_name = entry.facts.eds_name
             if eds_name is not None:
-                eds_names[name] = eds_name
+                names[name] = eds_name
                 eds_clusters.append(f"{name}\0{entry.version}")
         # A changed or added EDS cluster warms until its CLA arrives (§1.10), so the versions of the EDS
         # clusters are mixed into the EDS version: such a change re-sends EDS. Kuma mixes in the whole CDS
         # version; that also re-sends every CLA when only a static cluster (the tracing collector) changes.
         mixed = short_hash("|".join(eds_clusters).encode())
         by_type[types.ENDPOINT_TYPE] = TypeResources(mixed, eds.entries)
-        return cls(types=MappingProxyType(by_type), eds_names=MappingProxyType(eds_names))
+        return cls(types=MappingProxyType(by_type), eds_names=MappingProxyType(names))
 
     def version(self, type_url: str) -> str:
         """Type version; a type absent from the snapshot has the (non-empty) version of the empty set."""
@@ -96,23 +115,31 @@ class Snapshot:
             return self.versions() == other.versions()  # an absent type equals an empty one
         return all(other.types[url].version == typed.version for url, typed in self.types.items())
 
-    def check_consistent(self) -> list[str]:
+    def check_consistent(self, changed: Collection[str] | None = None) -> list[str]:
         """Every problem that would leave Envoy warming or routing to nothing; empty when consistent.
 
-        go-control-plane's `Consistent()` demands exact equality of EDS/RDS sets; we only demand that what
-        is referenced exists, because an extra ClusterLoadAssignment or route config is harmless.
+        With `changed` (the types replaced by `update` on a consistent snapshot) only the checks that
+        involve one of those types run. go-control-plane's `Consistent()` demands exact equality of EDS/RDS
+        sets; we only demand that what is referenced exists, because an extra ClusterLoadAssignment or
+        route config is harmless.
         """
-        problems = _name_problems(self)
+        def involves(*type_urls: str) -> bool:
+            return changed is None or any(type_url in changed for type_url in type_urls)
+
+        problems = _name_problems(self, changed)
         clusters = self.resources(types.CLUSTER_TYPE)
         endpoints = self.resources(types.ENDPOINT_TYPE)
         routes = self.resources(types.ROUTE_TYPE)
-        for cluster, eds_name in sorted(self.eds_names.items()):
-            if eds_name not in endpoints:
-                problems.append(f"EDS cluster {cluster!r} has no ClusterLoadAssignment {eds_name!r}")
-        for listener, route_name in _rds_references(self.resources(types.LISTENER_TYPE)):
-            if route_name not in routes:
-                problems.append(f"listener {listener!r} references missing route config {route_name!r}")
-        for owner, cluster in _cluster_references(self):
+        if involves(types.CLUSTER_TYPE, types.ENDPOINT_TYPE):
+            for cluster, eds_name in sorted(self.eds_names.items()):
+                if eds_name not in endpoints:
+                    problems.append(f"EDS cluster {cluster!r} has no ClusterLoadAssignment {eds_name!r}")
+        if involves(types.LISTENER_TYPE, types.ROUTE_TYPE):
+            for listener, route_name in _rds_references(self.resources(types.LISTENER_TYPE)):
+                if route_name not in routes:
+                    problems.append(f"listener {listener!r} references missing route config {route_name!r}")
+        for owner, cluster in _cluster_references(self, involves(types.LISTENER_TYPE, types.CLUSTER_TYPE),
+                                                  involves(types.ROUTE_TYPE, types.CLUSTER_TYPE)):
             if cluster not in clusters:
                 problems.append(f"{owner} references missing cluster {cluster!r}")
         return problems
@@ -130,9 +157,11 @@ def _to_entry(
     return ResourceEntry.create(type_url, name, item)
 
 
-def _name_problems(snapshot: Snapshot) -> list[str]:
+def _name_problems(snapshot: Snapshot, changed: Collection[str] | None) -> list[str]:
     problems = []
     for type_url, group in snapshot.types.items():
+        if changed is not None and type_url not in changed:
+            continue
         for name, entry in group.entries.items():
             own = entry.facts.own_name
             if own is not None and own != name:
@@ -142,17 +171,16 @@ def _name_problems(snapshot: Snapshot) -> list[str]:
 
 def _rds_references(listeners: Mapping[str, ResourceEntry]) -> Iterator[tuple[str, str]]:
     for name, entry in listeners.items():
-        assert isinstance(entry.message, listener_pb2.Listener)
         for route_config_name in entry.facts.rds_names:
             yield name, route_config_name
 
 
-def _cluster_references(snapshot: Snapshot) -> Iterator[tuple[str, str]]:
-    for name, entry in snapshot.resources(types.LISTENER_TYPE).items():
-        assert isinstance(entry.message, listener_pb2.Listener)
-        for cluster in entry.facts.cluster_refs:
-            yield f"listener {name!r}", cluster
-    for name, entry in snapshot.resources(types.ROUTE_TYPE).items():
-        assert isinstance(entry.message, route_pb2.RouteConfiguration)
-        for cluster in entry.facts.cluster_refs:
-            yield f"route config {name!r}", cluster
+def _cluster_references(snapshot: Snapshot, listeners: bool, routes: bool) -> Iterator[tuple[str, str]]:
+    if listeners:
+        for name, entry in snapshot.resources(types.LISTENER_TYPE).items():
+            for cluster in entry.facts.cluster_refs:
+                yield f"listener {name!r}", cluster
+    if routes:
+        for name, entry in snapshot.resources(types.ROUTE_TYPE).items():
+            for cluster in entry.facts.cluster_refs:
+                yield f"route config {name!r}", cluster

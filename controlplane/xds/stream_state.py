@@ -3,8 +3,10 @@
 Responsible for deciding, from requests and snapshots alone, what a SotW ADS stream must send: it keeps one
 `TypeState` per type URL (subscription, nonce/version sent, version ACKed, NACK) and returns the
 `DiscoveryResponse`s to write, in ADS order. Pure: no gRPC, no asyncio, no clock, no logging, so every rule
-is unit-tested directly (tests/unit/xds/test_sotw_state.py, test_delta_state.py). The servicer (server.py) only feeds requests in
-and writes what comes out. Delta transitions live in delta.py and share `TypeState`/`StreamState`. What a
+is unit-tested directly (tests/unit/xds/test_sotw_state.py, test_delta_state.py). The servicer (server.py)
+only feeds requests in and writes what comes out. Delta transitions live in delta.py and share `StreamState`
+and the common `TypeState` fields; each variant keeps its own per-type extras (`SotwTypeState`,
+`DeltaTypeState`), so a field means one thing. What a
 client may make one stream hold is bounded here too (`StreamLimits`, limits.py), before a request's lists
 are copied into the state.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Generic, Literal, TypeVar
 
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
@@ -27,6 +29,8 @@ RequestKind = Literal["initial", "ack", "nack", "stale"]
 Variant = Literal["sotw", "delta"]
 
 _RECENT_NONCES: Final = 16
+
+T = TypeVar("T", bound="TypeState")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,8 @@ class RequestEvent:
 
 @dataclass(slots=True)
 class TypeState:
-    """Protocol state of one type URL on one stream (each type is its own sub-stream on ADS, §1.1)."""
+    """Protocol state of one type URL on one stream (each type is its own sub-stream on ADS, §1.1), as both
+    variants keep it. What differs between them lives in `SotwTypeState` and `DeltaTypeState`."""
 
     type_url: str
     subscription: Subscription = field(default_factory=Subscription)
@@ -93,19 +98,8 @@ class TypeState:
     """The last response sent for this type was NACKed: its version is not sent again (§1.4)."""
     nack_version: str = ""
     nack_message: str = ""
-    sent: dict[str, str] = field(default_factory=dict)
-    """SotW: name → resource version in the last response. Delta: what the client holds."""
-    resend_all: bool = False
-    """SotW EDS: a CDS response changed EDS clusters, so answer even at the same version (§1.10)."""
-    subscription_changed: bool = False
-    """SotW: the subscription changed since the last response, so names may be owed at the same version."""
-    resend: set[str] = field(default_factory=set)
-    """Delta: names to push even though the client holds that version (EDS after a cluster change)."""
-    reported_missing: set[str] = field(default_factory=set)
-    """Delta: explicitly subscribed names already reported in removed_resources (§1.8)."""
-    unsub_answer: set[str] = field(default_factory=set)
-    """Delta: wildcard + explicit name unsubscribed; the client must hear about it (§1.11)."""
     versions_by_nonce: dict[str, str] = field(default_factory=dict)
+    """The type version each of the last few nonces carried: a delta ACK/NACK names only its nonce."""
 
     def record_sent(self, nonce: str, version: str) -> None:
         self.nonce_sent = nonce
@@ -121,11 +115,40 @@ class TypeState:
         self.nack_message = message
 
 
-class StreamState:
+@dataclass(slots=True)
+class SotwTypeState(TypeState):
+    """A SotW type: every response is the full selection, so the state remembers the last one."""
+
+    last_response: dict[str, str] = field(default_factory=dict)
+    """Name → resource version in the last response (what a grown subscription is compared against)."""
+    resend_all: bool = False
+    """EDS: a CDS response changed EDS clusters, so answer even at the same version (§1.10)."""
+    subscription_changed: bool = False
+    """The subscription changed since the last response, so names may be owed at the same version."""
+
+
+@dataclass(slots=True)
+class DeltaTypeState(TypeState):
+    """A delta type: responses carry only differences, so the state tracks what the client holds."""
+
+    held: dict[str, str] = field(default_factory=dict)
+    """Name → version the client holds: its initial_resource_versions, then everything sent and not removed."""
+    resend: set[str] = field(default_factory=set)
+    """Names to push even though the client holds that version (EDS after a cluster change)."""
+    reported_missing: set[str] = field(default_factory=set)
+    """Explicitly subscribed names already reported in removed_resources (§1.8)."""
+    unsub_answer: set[str] = field(default_factory=set)
+    """Wildcard + explicit name unsubscribed; the client must hear about it (§1.11)."""
+
+
+class StreamState(Generic[T]):
     """State shared by both variants: the type states, the stream's nonce counter and its limits."""
 
+    _type_state: type[T]
+    """The variant's per-type state class (SotwTypeState or DeltaTypeState)."""
+
     def __init__(self, limits: StreamLimits = DEFAULT_LIMITS) -> None:
-        self.types: dict[str, TypeState] = {}
+        self.types: dict[str, T] = {}
         self.limits = limits
         self._last_nonce = 0
 
@@ -134,14 +157,14 @@ class StreamState:
         self._last_nonce += 1
         return str(self._last_nonce)
 
-    def type_state(self, type_url: str) -> TypeState:
+    def type_state(self, type_url: str) -> T:
         if not type_url:
             # ADS multiplexes types, so a request without type_url is meaningless ("Resource Types", §1.2).
             raise ProtocolViolation("type_url must be set on every ADS request")
         state = self.types.get(type_url)
         if state is None:
             self.limits.check_type_url(type_url, len(self.types))
-            state = self.types[type_url] = TypeState(type_url)
+            state = self.types[type_url] = self._type_state(type_url)
         return state
 
     def check_subscription(self, state: TypeState, subscription: Subscription) -> None:
@@ -153,7 +176,7 @@ class StreamState:
                 chars += other.subscription.name_chars
         self.limits.check_subscribed(names, chars)
 
-    def ordered_types(self) -> Iterator[TypeState]:
+    def ordered_types(self) -> Iterator[T]:
         """Requested types in ADS order CDS → EDS → LDS → RDS, then any others by URL (§1.10)."""
         for type_url in (*types.ADS_ORDER, *sorted(set(self.types) - set(types.ADS_ORDER))):
             state = self.types.get(type_url)
@@ -178,8 +201,10 @@ def selected_entries(state: TypeState, snapshot: Snapshot) -> dict[str, Resource
     return {name: available[name] for name in sorted(state.subscription.names) if name in available}
 
 
-class SotwState(StreamState):
+class SotwState(StreamState[SotwTypeState]):
     """SotW ADS stream: full resource lists per request, one type version per response."""
+
+    _type_state = SotwTypeState
 
     def on_request(self, request: discovery_pb2.DiscoveryRequest) -> RequestEvent:
         state = self.type_state(request.type_url)
@@ -196,7 +221,7 @@ class SotwState(StreamState):
             state.subscription, state.subscription_changed = subscription, True
             # §1.6: a name dropped from the list is forgotten by the client; if it is requested again it must
             # be re-sent even though neither it nor the type version changed.
-            state.sent = {name: v for name, v in state.sent.items() if subscription.selects(name)}
+            state.last_response = {name: v for name, v in state.last_response.items() if subscription.selects(name)}
         state.version_acked = client_text(str(request.version_info))
         if request.HasField("error_detail"):
             # "ACK/NACK" (§1.4): error_detail is the NACK signal; remember it so the same version is not
@@ -217,8 +242,8 @@ class SotwState(StreamState):
         return out
 
     @staticmethod
-    def _owed(state: TypeState, snapshot: Snapshot) -> dict[str, ResourceEntry] | None:
-        """The resources to send for this type now, or None when nothing is owed.
+    def _owed(state: SotwTypeState, snapshot: Snapshot) -> dict[str, ResourceEntry] | None:
+        """The resources the client is owed for this type now (the selection to send), or None when nothing is.
 
         The common case, an ACK of the current version, is decided without building the selected set.
         """
@@ -234,11 +259,11 @@ class SotwState(StreamState):
             return None
         selected = selected_entries(state, snapshot)
         # §1.6: the subscription grew; newly requested names that exist must be sent.
-        if state.resend_all or any(name not in state.sent for name in selected):
+        if state.resend_all or any(name not in state.last_response for name in selected):
             return selected
         return None
 
-    def _respond(self, state: TypeState, snapshot: Snapshot,
+    def _respond(self, state: SotwTypeState, snapshot: Snapshot,
                  selected: dict[str, ResourceEntry]) -> SotwResponse:
         # §1.7: CDS and LDS are full-state (every selected resource); EDS/RDS get only what was requested
         # (or everything for a wildcard) - selected_entries gives exactly that for every type.
@@ -247,14 +272,14 @@ class SotwState(StreamState):
         response = SotwResponse(state.type_url, version, nonce, tuple(selected.values()))
         if state.type_url == types.CLUSTER_TYPE:
             self._flag_eds_resend(state, snapshot, selected)
-        state.sent = {name: entry.version for name, entry in selected.items()}
+        state.last_response = {name: entry.version for name, entry in selected.items()}
         state.resend_all = state.subscription_changed = False
         state.record_sent(nonce, version)
         return response
 
-    def _flag_eds_resend(self, cds: TypeState, snapshot: Snapshot, selected: dict[str, ResourceEntry]) -> None:
+    def _flag_eds_resend(self, cds: SotwTypeState, snapshot: Snapshot, selected: dict[str, ResourceEntry]) -> None:
         # §1.10: Envoy re-sends an identical EDS request after a cluster change and needs an answer, or the
         # cluster stays warming; make EDS respond next time even at the same version.
         eds = self.types.get(types.ENDPOINT_TYPE)
-        if eds is not None and self.changed_eds_names(cds.sent, list(selected.values()), snapshot):
+        if eds is not None and self.changed_eds_names(cds.last_response, list(selected.values()), snapshot):
             eds.resend_all = True

@@ -38,7 +38,9 @@ class MetricsObserver(NoopObserver):
         # node id -> type url -> last published version, to tell which types a new snapshot changed
         self._published: dict[str, dict[str, str]] = {}
         self._last_sweep = time.perf_counter()
+        # (type url, request kind) -> that label combination's counter child
         self._requests: dict[tuple[str, str], Counter] = {}
+        # type url -> (responses counter, bytes histogram) children
         self._responses: dict[str, tuple[Counter, Histogram]] = {}
 
     def on_pass_done(self, changes: int) -> None:

@@ -25,8 +25,10 @@ CREATE = "Could not create a resource"
 PROCESS = "Could not process a resource"
 TAG_CHARS = "consist of alphanumeric characters, dots, dashes, slashes and underscores"
 PORT_RANGE = "port must be in the range [1, 65535]"
+OVERLAP = "serviceAddress and servicePort has to differ from address and port"
+TAG_VALUE_CHARS = "tag value must consist of alphanumeric characters, dots, dashes and underscores"
 BAD_CHARS = "invalid characters. Valid characters are numbers, lowercase latin letters and"
-BAD_ADDRESS = "address has to be valid IP address or domain name"
+BAD_ADDRESS = "address has to be valid IP address"
 SEED_MESH = {"type": "Mesh", "name": "default", "tracing": {
     "defaultBackend": "jaeger-collector",
     "backends": [{"name": "jaeger-collector", "type": "zipkin", "sampling": 100.0,
@@ -111,13 +113,14 @@ URL_CASES = [
 ]
 SCHEMA_CASES = [
     Case("unknown-top-level-field", "/meshes/x", {"type": "Mesh", "name": "x", "tracng": {}},
-         expected=invalid(CREATE, ("tracng", 'unknown field "tracng". Valid fields: type, name, tracing'))),
+         expected=invalid(CREATE, ("tracng", 'unknown field "tracng". Valid fields: type, name, labels, tracing'))),
     Case("unknown-traffic-trace-field", f"{TT}/t", tt("t", selectors=[{"match": {"a": "b"}}], backnd="x"),
-         expected=invalid(CREATE, ("backnd", 'unknown field "backnd". Valid fields: type, name, mesh, selectors, conf'))),
+         expected=invalid(CREATE, ("backnd", 'unknown field "backnd". Valid fields: type, name, mesh, labels, selectors, conf'))),
     Case("unknown-zipkin-conf-field", "/meshes/x",
          mesh("x", {"name": "z", "type": "zipkin", "conf": {"urll": "http://a:9411/api/v2/spans"}}),
          expected=invalid(CREATE, (backend_path(0, "config.urll"),
-                                   'unknown field "urll". Valid fields: url, traceId128bit, apiVersion, sharedSpanContext'))),
+                                   'unknown field "urll". Valid fields: url, traceId128bit, apiVersion, sharedSpanContext'),
+                          (backend_path(0, "config.url"), "cannot be empty"))),  # Kuma's: it ignores urll
     Case("unknown-backend-field", "/meshes/x",
          mesh("x", {"name": "z", "type": "zipkin", "urll": "http://a:9411/api/v2/spans"}),
          expected=invalid(CREATE, (backend_path(0, "urll"), 'unknown field "urll". Valid fields: name, sampling, type, conf'))),
@@ -128,7 +131,7 @@ SCHEMA_CASES = [
                           ("tracing.defaultBackend", "must be a string"))),
     Case("wrong-types-datadog-conf", "/meshes/x",
          # One bad key per backend: keys inside a conf Struct come back in map order, not document order.
-         mesh("x", {"name": "d", "type": "datadog", "conf": {"address": "a", "port": "80"}},
+         mesh("x", {"name": "d", "type": "datadog", "conf": {"address": "a", "port": "eighty"}},
               {"name": "e", "type": "datadog", "conf": {"address": "a", "port": 1, "splitService": "yes"}}),
          expected=invalid(CREATE, (backend_path(0, "config.port"), "must be an integer in the range [0, 4294967295]"),
                           (backend_path(1, "config.splitService"), "must be a boolean"))),
@@ -136,7 +139,11 @@ SCHEMA_CASES = [
          expected=invalid(CREATE, ("tracing.backends", "must be a list"))),
     Case("selectors-not-a-list", f"{TT}/t", tt("t", selectors={"match": {"a": "b"}}),
          expected=invalid(CREATE, ("selectors", "must be a list"))),
-    Case("wrong-types-dataplane", f"{DP}/d", dp("d", {"address": 10, "inbound": [{"port": "80", "tags": []}]}),
+    Case("field-set-twice", f"{DP}/d", dp("d", {"address": "10.0.0.1", "inbound": [
+        {"port": 1, "servicePort": 2, "service_port": 3, "tags": {"kuma.io/service": "a"}}]}),
+         expected=invalid(CREATE, ("networking.inbound[0].servicePort",
+                                   'is set twice (as "servicePort" and "service_port")'))),
+    Case("wrong-types-dataplane", f"{DP}/d", dp("d", {"address": 10, "inbound": [{"port": "80.5", "tags": []}]}),
          expected=invalid(CREATE, ("networking.address", "must be a string"),
                           ("networking.inbound[0].port", "must be an integer in the range [0, 4294967295]"),
                           ("networking.inbound[0].tags", "must be an object"))),
@@ -209,8 +216,8 @@ DATAPLANE_RULE_CASES = [
     Case("dataplane-no-networking", f"{DP}/d", {"type": "Dataplane", "mesh": "default", "name": "d"},
          expected=invalid(CREATE, ("networking", "must be defined"))),
     Case("dataplane-empty-networking", f"{DP}/d", dp("d", {"address": "", "inbound": []}),
-         expected=invalid(CREATE, ("networking.address", "address can't be empty"),
-                          ("networking", "has to contain at least one inbound interface or gateway"))),
+         expected=invalid(CREATE, ("networking", "has to contain at least one inbound interface or gateway"),
+                          ("networking.address", "address can't be empty"))),
     Case("dataplane-rules", f"{DP}/d", dp("d", {
         "address": "0.0.0.0",
         "inbound": [
@@ -225,12 +232,12 @@ DATAPLANE_RULE_CASES = [
         ("networking.address", "must not be 0.0.0.0 or ::"),
         ("networking.inbound[0].port", PORT_RANGE),
         ("networking.inbound[0].servicePort", PORT_RANGE),
-        ("networking.inbound[0].address", BAD_ADDRESS),
         ("networking.inbound[0].serviceAddress", "must not be 0.0.0.0 or ::"),
-        ('networking.inbound[0].tags["kuma.io/service"]', "tag has to exist"),
+        ("networking.inbound[0].address", BAD_ADDRESS),
         ('networking.inbound[0].tags["kuma.io/protocol"]',
          'tag "kuma.io/protocol" has an invalid value "smtp". Allowed values: grpc, http, http2, kafka, tcp'),
         ('networking.inbound[0].tags["bad key!"]', f"tag name must {TAG_CHARS}"),
+        ('networking.inbound[0].tags["kuma.io/service"]', "tag has to exist"),
         ('networking.inbound[2].tags["version"]', "tag value must be non-empty"),
         ("networking.inbound[2]", "0.0.0.0:8080 is already used by networking.inbound[1]"),
         ("networking.outbound[0].port", PORT_RANGE),
@@ -240,6 +247,38 @@ DATAPLANE_RULE_CASES = [
     Case("dataplane-bad-address", f"{DP}/d", dp("d", {
         "address": "not a host!", "inbound": [{"port": 1, "tags": {"kuma.io/service": "web"}}],
     }), expected=invalid(CREATE, ("networking.address", BAD_ADDRESS))),
+    Case("dataplane-host-names-and-overlap", f"{DP}/d", dp("d", {
+        "address": "web.local",
+        "inbound": [{"port": 1, "address": "web.local", "serviceAddress": "web.local", "tags": {"kuma.io/service": "a/b"}},
+                    {"port": 2, "serviceAddress": "10.0.0.1", "servicePort": 2, "address": "10.0.0.1",
+                     "tags": {"kuma.io/service": "b"}}],
+    }), expected=invalid(
+        CREATE,
+        ("networking.address", BAD_ADDRESS),
+        ("networking.inbound[0].serviceAddress", "serviceAddress has to be valid IP address"),
+        ("networking.inbound[0].serviceAddress", OVERLAP),
+        ("networking.inbound[0].address", BAD_ADDRESS),
+        ("networking.inbound[0].serviceAddress", OVERLAP),
+        ('networking.inbound[0].tags["kuma.io/service"]', TAG_VALUE_CHARS),
+        ("networking.inbound[1].serviceAddress", OVERLAP),
+    )),
+]
+# A null anywhere (a YAML key with no value): Kuma's reading and messages, never a 500 (issue 11 §4).
+NULL_CASES = [
+    Case("null-tag-value", f"{DP}/d", dp("d", {"address": "10.0.0.1", "inbound": [
+        {"port": 1, "tags": {"kuma.io/service": None}}], "outbound": [{"port": 2, "tags": {"kuma.io/service": None}}]}),
+         expected=invalid(CREATE, ('networking.inbound[0].tags["kuma.io/service"]', "tag value must be non-empty"),
+                          ('networking.outbound[0].tags["kuma.io/service"]', "tag value must be non-empty"))),
+    Case("null-selector", f"{TT}/t", tt("t", selectors=[None]),
+         expected=invalid(CREATE, ("selectors[0].match", "must have at least one tag"))),
+    Case("null-inbound", f"{DP}/d", dp("d", {"address": "10.0.0.1", "inbound": [None]}),
+         expected=invalid(CREATE, ("networking.inbound[0].port", PORT_RANGE),
+                          ('networking.inbound[0].tags["kuma.io/service"]', "tag has to exist"))),
+    Case("null-backend", "/meshes/x", mesh("x", None),
+         expected=invalid(CREATE, (backend_path(0, "name"), "cannot be empty"),
+                          (backend_path(0, "type"), 'unknown backend type. Available backends: "zipkin", "datadog"'))),
+    Case("null-sampling", "/meshes/x", mesh("x", {**zipkin("z", "http://a:1/x"), "sampling": None}),
+         expected=invalid(CREATE, (backend_path(0, "sampling"), "cannot be null: give it a value or remove it"))),
 ]
 ENVELOPE_CASES = [
     Case("name-characters", "/meshes/Bad.Mesh", {"type": "Mesh", "name": "Bad.Mesh"}, expected=invalid(
@@ -254,7 +293,7 @@ ENVELOPE_CASES = [
         CREATE, ("name", "must be at most 253 characters long"))),
 ]
 CASES = [*SYNTAX_CASES, *URL_CASES, *SCHEMA_CASES, *MESH_RULE_CASES, *TRAFFIC_TRACE_RULE_CASES,
-         *DATAPLANE_RULE_CASES, *ENVELOPE_CASES]
+         *DATAPLANE_RULE_CASES, *NULL_CASES, *ENVELOPE_CASES]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -279,4 +318,4 @@ async def test_deeply_nested_conf_is_a_400(api: Api) -> None:
     assert reply.body["causes"] == [
         {"field": "tracing.backends[0].conf", "message": "is nested deeper than 32 levels"}
     ]
-    assert await api.snapshot() == {"Mesh": [], "TrafficTrace": [], "Dataplane": []}
+    assert all(items == [] for items in (await api.snapshot()).values())

@@ -44,18 +44,19 @@ TRACE_ALL_CANONICAL = {
     "type": "TrafficTrace",
     "mesh": "default",
     "name": "trace-all-traffic",
+    "labels": {"kuma.io/mesh": "default"},
     "selectors": [{"match": {"kuma.io/service": "*"}}],
     "conf": {"backend": "jaeger-collector"},
 }
 
 
 def traffic_trace(mesh: str, name: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "TrafficTrace", "mesh": mesh, "name": name,
+    return {"type": "TrafficTrace", "mesh": mesh, "name": name, "labels": {"kuma.io/mesh": mesh},
             "selectors": [{"match": {"kuma.io/service": "*"}}], **extra}
 
 
 def dataplane(mesh: str, name: str) -> dict[str, Any]:
-    return {"type": "Dataplane", "mesh": mesh, "name": name, "networking": {
+    return {"type": "Dataplane", "mesh": mesh, "name": name, "labels": {"kuma.io/mesh": mesh}, "networking": {
         "address": "10.0.0.1",
         "inbound": [{"port": 8080, "servicePort": 80, "tags": {"kuma.io/service": "web"}}],
     }}
@@ -67,12 +68,13 @@ async def put_ok(api: Api, path: str, body: dict[str, Any]) -> None:
 
 
 async def test_index(api: Api) -> None:
-    """GET / answers the index document."""
+    """GET / answers Kuma's index document (the ids are checked in test_kuma_read_endpoints.py)."""
     reply = await api.get("/")
-    assert (reply.status, reply.body) == (200, {
+    assert reply.status == 200 and {"instanceId", "clusterId"} <= set(reply.body)
+    assert {k: v for k, v in reply.body.items() if k not in ("instanceId", "clusterId")} == {
         "hostname": socket.gethostname(), "tagline": "Kuma-compatible tracing control plane",
-        "version": __version__, "product": "controlplane",
-    })
+        "version": __version__, "product": "controlplane", "gui": "",
+    }
 
 
 @BOTH_STORES
@@ -116,6 +118,19 @@ async def test_datadog_docs_mesh_round_trips(api: Api) -> None:
     }]}}
 
 
+@BOTH_STORES
+async def test_numbers_written_as_strings_are_accepted(api: Api) -> None:
+    """protojson (Kuma) takes `sampling: "50"` and `port: "8126"`: stored as the number, or as written in a
+    Struct conf (which is what Kuma stores too), and the conf still parses into its typed port."""
+    body = {"type": "Mesh", "name": "default", "tracing": {"backends": [
+        {"name": "dd", "type": "datadog", "sampling": "50", "conf": {"address": "127.0.0.1", "port": "8126"}}]}}
+    await put_ok(api, "/meshes/default", body)
+    reply = await api.get("/meshes/default")
+    assert strip_times(reply.body) == {"type": "Mesh", "name": "default", "tracing": {"backends": [
+        {"name": "dd", "sampling": 50.0, "type": "datadog", "conf": {"address": "127.0.0.1", "port": "8126"}}]}}
+    assert (await api.put("/meshes/default", reply.body)).body == {"result": "unchanged"}
+
+
 async def test_get_output_applies_back_unchanged(api: Api) -> None:
     """A GET body (timestamps included) can be PUT back as is, and is reported unchanged."""
     await put_ok(api, "/meshes/default", docs_yaml("zipkin-mesh.yaml"))
@@ -132,7 +147,8 @@ async def test_missing_type_name_and_mesh_are_taken_from_the_url(api: Api) -> No
     trace = await api.put("/meshes/bare/traffic-traces/t", {"selectors": [{"match": {"app": "web"}}]})
     assert trace.status == 201
     assert strip_times((await api.get("/meshes/bare/traffic-traces/t")).body) == {
-        "type": "TrafficTrace", "mesh": "bare", "name": "t", "selectors": [{"match": {"app": "web"}}],
+        "type": "TrafficTrace", "mesh": "bare", "name": "t", "labels": {"kuma.io/mesh": "bare"},
+        "selectors": [{"match": {"app": "web"}}],
     }
 
 
@@ -219,7 +235,7 @@ async def test_mesh_delete_cascades(api: Api) -> None:
     assert (await api.delete("/meshes/doomed")).status == 200
     snapshot = await api.snapshot()
     assert {kind: [(r.get("mesh"), r["name"]) for r in items] for kind, items in snapshot.items()} == {
-        "Mesh": [(None, "kept")], "TrafficTrace": [("kept", "tt")], "Dataplane": [("kept", "dp")],
+        "Mesh": [(None, "kept")], "TrafficTrace": [("kept", "tt")], "MeshTrace": [], "Dataplane": [("kept", "dp")],
     }
     assert (await api.get("/meshes/doomed/traffic-traces/tt")).status == 404
 

@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -122,10 +123,19 @@ def assert_gone(server: Server) -> None:
     assert b"--api-port" not in cmdline, "the server process is still running"
 
 
-def run_cli(*args: str, url: str, stdin: str | None = None, env: dict[str, str] | None = None,
+# The CLI configuration of test commands: in a directory that does not exist, so no test reads the developer's
+# own ~/.config/controlplane and a command that would write it fails instead (tests of `config` pass their own).
+NO_CLI_CONFIG = str(Path(tempfile.gettempdir()) / f"controlplane-tests-no-config-{os.getpid()}" / "config.yaml")
+
+
+def run_cli(*args: str, url: str | None, stdin: str | None = None, env: dict[str, str] | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real console script with CONTROLPLANE_API_URL pointing at `url` (in `cwd` if given)."""
-    environ = {**os.environ, "CONTROLPLANE_API_URL": url, **(env or {})}
+    """Run the real console script with CONTROLPLANE_API_URL pointing at `url` (None: unset) (in `cwd` if
+    given)."""
+    environ = {**os.environ, "CONTROLPLANE_CONFIG": NO_CLI_CONFIG, **(env or {})}
+    environ.pop("CONTROLPLANE_API_URL", None)
+    if url is not None:
+        environ["CONTROLPLANE_API_URL"] = url
     return subprocess.run(
         [controlplane_script(), *args], input=stdin if stdin is not None else "", capture_output=True,
         text=True, env=environ, timeout=CLI_TIMEOUT_S, check=False, cwd=cwd,

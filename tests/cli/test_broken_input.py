@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.server
 import re
+import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +79,15 @@ def broken_values(param: click.Parameter, world: World) -> list[Broken]:
                 Broken(world.foreign_url, "not-the-api-404-empty"),
                 Broken("ftp://127.0.0.1:5681", "wrong-scheme", (flag,), at_parse=True),
                 Broken("http://no-such-host.invalid:5681", "unreachable-host")]
+    if name == "address":  # `config control-planes add --address`: checked like --api-url, then connected to
+        return [Broken("ftp://127.0.0.1:5681", "wrong-scheme", (flag,), at_parse=True),
+                Broken(f"http://127.0.0.1:{world.ads_port}", "ads-port"),
+                Broken(world.foreign_url, "not-the-api-404-empty"),
+                Broken("http://no-such-host.invalid:5681", "unreachable-host")]
+    if name == "control_plane":  # `config control-planes switch|remove --name`
+        return [Broken("no-such-control-plane", "unknown-control-plane")]
+    if name == "shell":
+        return [Broken("powershell", "unknown-shell", at_parse=True)]
     if name == "store_url":
         database = f"{world.missing_dir}/x.db"
         return [Broken("mysql://x", "bad-store-url"), Broken(f"sqlite:{database}", "store-in-missing-dir", (database,))]
@@ -96,7 +106,8 @@ def broken_values(param: click.Parameter, world: World) -> list[Broken]:
 def fillers(world: World) -> dict[str, str]:
     """Working values for parameters a command needs to get as far as the broken one."""
     return {"mesh": "default", "name": "web-1", "type_arg": "mesh", "path": str(world.dataplane_file),
-            "port": str(free_port()), **OPTIONAL_FILLERS}
+            "port": str(free_port()), "address": world.server.url, "control_plane": "local", "shell": "bash",
+            **OPTIONAL_FILLERS}
 
 
 OPTIONAL_FILLERS = {
@@ -226,9 +237,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def _own_dir(root: Path, case: Case) -> Path:
-    path = root / case.id.replace(" ", "_").replace("/", "_").replace("=", "-")
-    path.mkdir()
-    return path
+    """A new directory per case: two cases can share an id (a flag accepted at several levels)."""
+    prefix = case.id.replace(" ", "_").replace("/", "_").replace("=", "-") + "-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
 
 
 def check(case: Case, world: World, cwd: Path) -> str:
@@ -265,6 +276,9 @@ def test_every_command_is_covered(world: World) -> None:
 def test_broken_input_is_one_line(path: tuple[str, ...], world: World, tmp_path: Path) -> None:
     """Run in an empty working directory: nothing a failing command writes lands in the repository."""
     with ThreadPoolExecutor(WORKERS) as pool:
-        failures = [f for f in pool.map(lambda case: check(case, world, tmp_path), cases(path, world)) if f]
+        # Each case in its own directory: parallel `run`s would otherwise share ./controlplane.db, whose
+        # lock (one control plane per SQLite file) makes all but one fail for the wrong reason.
+        failures = [f for f in pool.map(lambda case: check(case, world, _own_dir(tmp_path, case)),
+                                        cases(path, world)) if f]
     assert not failures, "\n\n".join(failures)
     assert not world.missing_dir.exists(), f"a failing `{' '.join(path)}` created {world.missing_dir}"

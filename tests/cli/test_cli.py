@@ -29,7 +29,7 @@ ZIPKIN_CANONICAL = {"type": "Mesh", "name": "default", "tracing": {
     "backends": [{"name": "jaeger-collector", "sampling": 100.0, "type": "zipkin", "conf": {"url": JAEGER_URL}}],
 }}
 TRACE_ALL_CANONICAL = {"type": "TrafficTrace", "mesh": "default", "name": "trace-all-traffic",
-                       "selectors": [{"match": {"kuma.io/service": "*"}}], "conf": {"backend": "jaeger-collector"}}
+                       "labels": {"kuma.io/mesh": "default"}, "selectors": [{"match": {"kuma.io/service": "*"}}], "conf": {"backend": "jaeger-collector"}}
 
 
 def without_times(doc: dict[str, Any]) -> dict[str, Any]:
@@ -131,8 +131,8 @@ def test_get_pages_with_hint(server: Server) -> None:
         apply(server, "-f", "-", stdin=f"type: Mesh\nname: {name}\n")
     result = run_cli("get", "meshes", "--size", "1", url=server.url)
     lines = result.stdout.splitlines()
-    assert (result.returncode, len(lines)) == (0, 3)
-    assert lines[-1] == "Rerun command with --offset=1 argument to retrieve more resources"
+    assert (result.returncode, len(lines)) == (0, 4)
+    assert lines[-2:] == ["", "Rerun command with --offset=1 argument to retrieve more resources"]
 
 
 def test_var_substitution(server: Server, tmp_path: Path) -> None:
@@ -219,6 +219,53 @@ def test_invalid_document_applies_nothing(server: Server) -> None:
     assert server.get("/meshes/multi-2")[0] == 404
 
 
+NULLS = """\
+type: TrafficTrace
+name: null-selector
+mesh: default
+selectors: [null]
+---
+type: Dataplane
+name: null-tags
+mesh: default
+networking:
+  address: 10.0.0.1
+  inbound:
+  - port: 8080
+    tags:
+      kuma.io/service:
+  - null
+  outbound:
+  - port: 10001
+    tags:
+      kuma.io/service:
+"""
+
+
+def test_keys_without_values_are_violations_not_a_traceback(server: Server) -> None:
+    """`kuma.io/service:` alone and null list items are read as Kuma reads them and get Kuma's messages."""
+    result = apply(server, "-f", "-", stdin=NULLS)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        'Error: document 1 (TrafficTrace "null-selector") is not valid:\n'
+        "  selectors[0].match: must have at least one tag\n"
+        'document 2 (Dataplane "null-tags") is not valid:\n'
+        '  networking.inbound[0].tags["kuma.io/service"]: tag value must be non-empty\n'
+        "  networking.inbound[1].port: port must be in the range [1, 65535]\n"
+        '  networking.inbound[1].tags["kuma.io/service"]: tag has to exist\n'
+        '  networking.outbound[0].tags["kuma.io/service"]: tag value must be non-empty\n'
+        "nothing was applied\n"
+    )
+    assert server.get("/meshes/default/traffic-traces/null-selector")[0] == 404
+
+
+def test_duplicate_key_is_one_line_naming_it(server: Server) -> None:
+    result = apply(server, "-f", "-", stdin="type: Mesh\nname: dup-a\nname: dup-b\n")
+    assert (result.returncode, result.stderr) == (
+        1, 'Error: invalid YAML: line 3, column 1: duplicate key "name" (first set on line 2)\n')
+    assert (server.get("/meshes/dup-a")[0], server.get("/meshes/dup-b")[0]) == (404, 404)
+
+
 def test_server_rejection_is_printed_as_field_message(server: Server) -> None:
     """A 400 from the API is printed as `<title> (<details>)` then one `field: message` line per cause."""
     text = TRACE_ALL.read_text().replace("mesh: default", "mesh: ghost")
@@ -277,8 +324,8 @@ def test_get_unknown_type_lists_allowed_values(server: Server) -> None:
     """`get` of an unknown type is a usage error listing the allowed types."""
     result = run_cli("get", "circuit-breakers", url=server.url)
     assert result.returncode == 2
-    assert ("unknown TYPE: circuit-breakers. Allowed values: meshes, traffic-traces, dataplanes, mesh, "
-            "traffic-trace, dataplane") in result.stderr
+    assert ("unknown TYPE: circuit-breakers. Allowed values: meshes, traffic-traces, meshtraces, dataplanes, "
+            "mesh, traffic-trace, meshtrace, dataplane") in result.stderr
 
 
 @pytest.mark.parametrize("args", [("get", "meshes"), ("apply", "-f", str(ZIPKIN_MESH)),

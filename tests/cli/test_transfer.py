@@ -114,6 +114,16 @@ def test_invalid_import_writes_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # not even an empty database
 
 
+def test_import_refuses_a_duplicate_key(tmp_path: Path) -> None:
+    """The streaming reader of `import` refuses `name:` twice as `apply` does (PyYAML would keep the last)."""
+    bad = SETUP.replace("name: web-1\n", "name: web-1\nname: web-2\n")
+    result = run_cli("import", "-f", "-", "--store", f"sqlite:{tmp_path / 'f.db'}", url="http://127.0.0.1:1",
+                     stdin=bad)
+    assert (result.returncode, result.stderr) == (1, (
+        'Error: invalid YAML: line 32, column 1: duplicate key "name" (first set on line 31)\nnothing was imported\n'))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_import_with_a_bad_timestamp_is_a_clear_error(tmp_path: Path) -> None:
     bad = "type: Mesh\nname: x\ncreationTime: yesterday\n"
     result = run_cli("import", "-f", "-", "--store", f"sqlite:{tmp_path / 'e.db'}", url="http://127.0.0.1:1",

@@ -25,7 +25,8 @@ from .support.plane import CONVERGE_TIMEOUT_S, HOST, MESH, Api, Sidecar, StartSi
 from .support.upstream import UpstreamApp
 from .support.waiting import eventually
 
-RUNTIME: Final = {"tracing.zipkin.min_flush_spans": 1}
+RUNTIME: Final = {"tracing.zipkin.min_flush_spans": 1, "tracing.opentelemetry.min_flush_spans": 1}
+"""Every span is flushed as soon as it finishes (Envoy batches 5 by default, or waits for its 5 s timer)."""
 STATS_FLUSH_S: Final = 1.0
 """Stats-sink flush interval of the tests' Envoys (Envoy's default, which the bootstrap keeps, is 5 s)."""
 SIDECARS: Final = pytest.StashKey[list[Sidecar]]()

@@ -131,6 +131,28 @@ async def test_create_keeps_times_the_resource_carries(store: Store) -> None:
     assert (got.creation_time, got.modification_time) == (created, modified)
 
 
+async def test_labels_round_trip_through_create_update_list_and_reopen(store: Store) -> None:
+    """User labels are kept whole (keys sorted on the way out), replaced by an update, and a labels-only
+    update is a new version; every backend returns them from get and list."""
+    await store.create(mesh("default"))
+    labelled = replace(trace("default", "tt"), labels={"version": "v1", "team": "core", "kuma.io/service": "web"})
+    created = await store.create(labelled)
+    assert list(created.labels.items()) == [("kuma.io/service", "web"), ("team", "core"), ("version", "v1")]
+    assert await store.get(created.key) == created
+    relabelled = await store.update(replace(labelled, labels={"team": "edge"}), expected_version=1)
+    assert (relabelled.version, dict(relabelled.labels)) == (2, {"team": "edge"})
+    assert (await store.list(TRAFFIC_TRACE)).items == (relabelled,)
+    cleared = await store.update(replace(labelled, labels={}), expected_version=2)
+    assert (await store.get(cleared.key)).labels == {}
+
+
+async def test_store_keeps_its_own_copy_of_labels(store: Store) -> None:
+    given = {"team": "core"}
+    created = await store.create(replace(mesh("default"), labels=given))
+    given["team"] = "changed-by-caller"
+    assert dict((await store.get(created.key)).labels) == {"team": "core"}
+
+
 async def test_create_existing_raises_already_exists_and_keeps_the_first(store: Store) -> None:
     first = await store.create(mesh("default", url="http://first"))
     with pytest.raises(AlreadyExists):
@@ -173,8 +195,9 @@ async def test_missing_resource_raises_not_found(
         Resource(ResourceKey(TRAFFIC_TRACE, "", "tt"), trace("x", "tt").spec),
         Resource(ResourceKey(TRAFFIC_TRACE, "default", "tt"), mesh_spec()),
         Resource(ResourceKey(MESH, "", ""), mesh_spec()),
+        Resource(ResourceKey(MESH, "", "m"), mesh_spec(), labels={"team": 1}),  # type: ignore[dict-item]
     ],
-    ids=["mesh-with-mesh", "trace-without-mesh", "spec-of-wrong-kind", "empty-name"],
+    ids=["mesh-with-mesh", "trace-without-mesh", "spec-of-wrong-kind", "empty-name", "label-not-a-string"],
 )
 async def test_malformed_resource_is_rejected_and_nothing_stored(store: Store, resource: Resource) -> None:
     with pytest.raises(ValueError):
@@ -373,11 +396,12 @@ async def test_mesh_delete_leaves_other_meshes_untouched(store: Store) -> None:
 
     await store.delete(default_mesh.key)
 
-    assert [await store.list(kind) for kind in KINDS] == [
-        Page((other_mesh,), 1),
-        Page((other_tt,), 1),
-        Page((other_dp,), 1),
-    ]
+    assert {kind.name: await store.list(kind) for kind in KINDS} == {
+        "Mesh": Page((other_mesh,), 1),
+        "TrafficTrace": Page((other_tt,), 1),
+        "MeshTrace": Page((), 0),
+        "Dataplane": Page((other_dp,), 1),
+    }
 
 
 # Watch -----------------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ async def test_schema_is_versioned_and_migrated_once(db: Path) -> None:
     for _ in range(2):
         store = await SqliteStore.open(db)
         await store.close()
-    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1, 2]
+    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1, 2, 3]
     revocations = [(row[1], row[2], row[3], row[5]) for row in query(db, "PRAGMA table_info(token_revocations)")]
     assert revocations == [("seq", "INTEGER", 0, 1), ("token_id", "TEXT", 1, 0), ("revoked_at", "TEXT", 1, 0)]
     columns = [(row[1], row[2], row[3], row[5]) for row in query(db, "PRAGMA table_info(resources)")]
@@ -86,6 +86,7 @@ async def test_schema_is_versioned_and_migrated_once(db: Path) -> None:
         ("version", "INTEGER", 1, 0),
         ("creation_time", "TEXT", 1, 0),
         ("modification_time", "TEXT", 1, 0),
+        ("labels", "TEXT", 1, 0),
     ]
 
 
@@ -103,7 +104,7 @@ async def test_a_database_of_the_previous_release_gains_the_revocation_table(db:
         assert await store.revoke_token("a" * 32) is True
     finally:
         await store.close()
-    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1, 2]
+    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1, 2, 3]
 
 
 async def test_database_from_a_newer_control_plane_is_refused(db: Path) -> None:

@@ -17,6 +17,7 @@ from controlplane.resources.generated import mesh_pb2
 from controlplane.resources.kind import Document, Kind
 from controlplane.resources.model import Resource
 from controlplane.resources.paths import field, index
+from controlplane.resources.schema import NULL_MESSAGE
 from controlplane.resources.tags import validate_selector
 
 
@@ -25,6 +26,8 @@ def normalize_traffic_trace(doc: Document) -> list[Violation]:
     if "backend" not in doc:
         return []
     backend = doc.pop("backend")
+    if backend is None:  # named where it was written, not at conf.backend where it would have gone
+        return [Violation("backend", NULL_MESSAGE)]
     conf = doc.get("conf")
     if conf is None:
         doc["conf"] = {"backend": backend}

@@ -23,7 +23,7 @@ from controlplane.resources.kind import Kind
 from controlplane.resources.mesh import conf_dict
 from controlplane.resources.model import Resource
 from controlplane.tracing.backend import Backend, EffectiveTracing, Sampling
-from controlplane.tracing.registry import BACKEND_TYPES
+from controlplane.tracing.registry import MESH_BACKEND_TYPES
 from controlplane.xds.generate.names import tracing_cluster_name
 
 
@@ -88,7 +88,7 @@ def _off(reason: Reason, policy: str | None = None, backend: str = "") -> Decisi
 def effective_tracing(backend: mesh_pb2.TracingBackend) -> EffectiveTracing | None:
     """What a Mesh backend traces with: its parsed conf, `tracing:<name>` and its sampling as `overall`;
     None when the stored conf does not parse (validation rejects that on write, but rules may tighten)."""
-    backend_type = BACKEND_TYPES.get(backend.type)
+    backend_type = MESH_BACKEND_TYPES.get(backend.type)
     if backend_type is None:
         return None
     conf, _ = backend_type.parse_mesh_conf(conf_dict(backend), "config")

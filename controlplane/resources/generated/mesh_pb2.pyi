@@ -132,3 +132,9 @@ class Dataplane(_message.Message):
     NETWORKING_FIELD_NUMBER: _ClassVar[int]
     networking: Dataplane.Networking
     def __init__(self, networking: _Optional[_Union[Dataplane.Networking, _Mapping]] = ...) -> None: ...
+
+class MeshTrace(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: _struct_pb2.Struct
+    def __init__(self, spec: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...

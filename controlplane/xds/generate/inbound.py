@@ -1,5 +1,7 @@
-"""Inbound generator: for each inbound with a service, a listener on the dataplane address and a local
-cluster `localhost:<servicePort>` to the application (Kuma's `inbound_proxy_generator.go`).
+"""Inbound generators: for each inbound with a service, a local cluster `localhost:<servicePort>` to the
+application and its route (`generate_inbound_routing`), and a listener on the dataplane address
+(`generate_inbound_listeners`); Kuma's `inbound_proxy_generator.go` in two concerns, because a tracing
+change alters the listeners only (generators.py).
 
 HTTP-family inbounds (http, http2, grpc) get an HCM with RDS and the tracing block for the inbound's
 service; everything else gets tcp_proxy and no tracing (reference §3.1). Serviceless inbounds are skipped.
@@ -9,16 +11,16 @@ a lookup, not a rebuild, when its proxy is regenerated.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 
+from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.protocol import Protocol, protocol_of
 from controlplane.resources.tags import SERVICE_TAG
-from controlplane.tracing.backend import Direction, EffectiveTracing, HcmSite
-from controlplane.tracing.block import build_tracing_block, tracing_configurer
+from controlplane.tracing.backend import Direction, HcmSite
 from controlplane.xds import types
 from controlplane.xds.entries import ResourceInterner
 from controlplane.xds.generate import names
@@ -37,76 +39,97 @@ from controlplane.xds.generate.listeners import (
 )
 from controlplane.xds.generate.notes import listener_note
 from controlplane.xds.generate.resource_set import ResourceSet
+from controlplane.xds.generate.traced_listener import traced_listener
 
 
-def generate_inbound(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
-    """Listeners, local clusters and inbound routes of one proxy."""
-    resources = ResourceSet()
+def _inbounds(proxy: Proxy) -> list[tuple[Any, str, int, str]]:
+    """(inbound, service, service port, route name) of every inbound with a service, by port."""
     inbounds = [
         inbound for inbound in proxy.dataplane.spec.networking.inbound if inbound.tags.get(SERVICE_TAG)
     ]
     shared_routes = _services_with_one_app_port(inbounds)
+    out = []
     for inbound in sorted(inbounds, key=lambda inbound: inbound.port):
         service = inbound.tags[SERVICE_TAG]
         service_port = inbound.service_port or inbound.port
         route_name = names.inbound_route_name(service, None if service in shared_routes else service_port)
-        _add_inbound(resources, cache, proxy, inbound, route_name)
+        out.append((inbound, service, service_port, route_name))
+    return out
+
+
+def inbound_routing_inputs(ctx: MeshContext, proxy: Proxy) -> tuple[object, ...]:
+    return (proxy.dataplane,)
+
+
+def generate_inbound_routing(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
+    """Local clusters and inbound routes of one proxy: they depend on its Dataplane only."""
+    resources = ResourceSet()
+    networking = proxy.dataplane.spec.networking
+    ipv6 = ":" in networking.address
+    for inbound, service, service_port, route_name in _inbounds(proxy):
+        protocol = protocol_of(inbound.tags)
+        cluster_name = names.local_cluster_name(service_port)
+        app_address = inbound.service_address or networking.address
+        resources.add(cache.shared(types.CLUSTER_TYPE, ("local", cluster_name, app_address, service_port,
+                                                        protocol.uses_http2_upstream, ipv6),
+                                   _local_cluster, cluster_name, app_address, service_port, protocol, ipv6))
+        if protocol.is_http:
+            # Same for every instance of the service: built (and serialised) once for all of them.
+            resources.add(cache.shared(types.ROUTE_TYPE, ("inbound-route", route_name, service, cluster_name),
+                                       build_route_configuration, route_name, names.virtual_host_name(service),
+                                       cluster_name))
     return resources
 
 
-def _add_inbound(resources: ResourceSet, cache: ResourceInterner, proxy: Proxy, inbound: Any, route_name: str) -> None:
-    """One inbound's listener, local cluster and (for HTTP) route configuration."""
+def inbound_listener_inputs(ctx: MeshContext, proxy: Proxy) -> tuple[object, ...]:
+    return (proxy.dataplane, proxy.tracing)
+
+
+def generate_inbound_listeners(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
+    """One listener per inbound, traced (HTTP only) under the inbound's or the proxy's service."""
+    resources = ResourceSet()
     networking = proxy.dataplane.spec.networking
-    service = inbound.tags[SERVICE_TAG]
-    service_port = inbound.service_port or inbound.port
-    protocol = protocol_of(inbound.tags)
-    cluster_name = names.local_cluster_name(service_port)
-    app_address = inbound.service_address or networking.address
-    ipv6 = ":" in networking.address
-    resources.add(cache.shared(types.CLUSTER_TYPE, ("local", cluster_name, app_address, service_port,
-                                                    protocol.uses_http2_upstream, ipv6),
-                               _local_cluster, cluster_name, app_address, service_port, protocol, ipv6))
-    if protocol.is_http:
-        # Same for every instance of the service: built (and serialised) once for all of them.
-        resources.add(cache.shared(types.ROUTE_TYPE, ("inbound-route", route_name, service, cluster_name),
-                                   build_route_configuration, route_name, names.virtual_host_name(service),
-                                   cluster_name))
-    address = inbound.address or networking.address
-    tracing = proxy.tracing if protocol.is_http else None
-    site = HcmSite(service, Direction.INBOUND)
-    block_key: Hashable = tracing.block_key(site) if tracing is not None else None
-    tags = tuple(sorted(inbound.tags.items()))
-    inputs = ("inbound", address, int(inbound.port), tags, protocol, service_port, route_name, block_key)
-    listener = cache.shared(types.LISTENER_TYPE, inputs, _inbound_listener, address, int(inbound.port),
-                            dict(tags), protocol, service, service_port, route_name, tracing)
-    resources.add(listener)
-    resources.note(listener_note(listener.name, "inbound", service, protocol.value, protocol.is_http,
-                                 tracing is not None))
+    proxy_service = identifying_service(proxy.dataplane.spec)
+    for inbound, service, service_port, route_name in _inbounds(proxy):
+        protocol = protocol_of(inbound.tags)
+        address = inbound.address or networking.address
+        tracing = proxy.tracing if protocol.is_http else None
+        site = HcmSite(service if tracing is None or tracing.service_per_inbound else proxy_service,
+                       Direction.INBOUND)
+        tags = tuple(sorted(inbound.tags.items()))
+        inputs = ("inbound", address, int(inbound.port), tags, protocol, service_port, route_name)
+        args = (address, int(inbound.port), dict(tags), protocol, service_port, route_name)
+        if protocol.is_http:
+            listener = traced_listener(cache, inputs, tracing, site, _inbound_listener, *args)
+        else:
+            listener = cache.shared(types.LISTENER_TYPE, inputs, _inbound_listener, *args)
+        resources.add(listener)
+        resources.note(listener_note(listener.name, "inbound", service, protocol.value, protocol.is_http,
+                                     tracing is not None))
+    return resources
 
 
 def _local_cluster(name: str, address: str, port: int, protocol: Protocol, ipv6: bool) -> cluster_pb2.Cluster:
     return build_cluster(name, provided_endpoint(address, port, ipv6), http2_upstream(protocol.uses_http2_upstream))
 
 
-def _inbound_listener(address: str, port: int, tags: dict[str, str], protocol: Protocol, service: str,
-                      service_port: int, route_name: str, tracing: EffectiveTracing | None) -> listener_pb2.Listener:
+def _inbound_listener(address: str, port: int, tags: dict[str, str], protocol: Protocol, service_port: int,
+                      route_name: str) -> listener_pb2.Listener:
+    """The inbound listener without tracing (traced_listener.py adds the block)."""
     return build_listener(
         names.inbound_listener_name(address, port),
         listen_on(address, port),
         traffic_direction(INBOUND),
         tags_metadata(tags),
-        filter_chain(_inbound_filter(tracing, protocol, service, service_port, route_name)),
+        filter_chain(_inbound_filter(protocol, service_port, route_name)),
     )
 
 
-def _inbound_filter(
-    tracing: EffectiveTracing | None, protocol: Protocol, service: str, service_port: int, route_name: str
-) -> listener_components_pb2.Filter:
+def _inbound_filter(protocol: Protocol, service_port: int, route_name: str) -> listener_components_pb2.Filter:
     prefix = names.inbound_stat_prefix(service_port)
     if not protocol.is_http:
         return tcp_proxy_filter(prefix, names.local_cluster_name(service_port))
-    block = build_tracing_block(tracing, HcmSite(service, Direction.INBOUND)) if tracing is not None else None
-    hcm = build_hcm(stat_prefix(prefix), rds(route_name), tracing_configurer(block))
+    hcm = build_hcm(stat_prefix(prefix), rds(route_name))
     return network_filter(types.HTTP_CONNECTION_MANAGER, hcm)
 
 

@@ -1,5 +1,7 @@
-"""Outbound generator: for each outbound, a listener (default 127.0.0.1) to the EDS cluster `<service>`,
-plus that cluster's ClusterLoadAssignment built from every inbound of the mesh serving the service.
+"""Outbound generators: for each outbound, the EDS cluster `<service>` with its ClusterLoadAssignment
+(built from every inbound of the mesh serving the service) and route (`generate_destinations`), and a
+listener (default 127.0.0.1) to it (`generate_outbound_listeners`): two concerns, because a tracing change
+alters the listeners only and an endpoint change the destinations only (generators.py).
 
 The protocol comes from the destination's endpoints (reference §3.1), so a destination whose endpoints
 disagree or lack `kuma.io/protocol` is plain TCP and untraced. Tracing on outbounds is reported under the
@@ -14,7 +16,6 @@ once for every proxy that has it, and again only when one of those inputs change
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any, Final
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -23,7 +24,6 @@ from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.protocol import Protocol
 from controlplane.tracing.backend import Direction, EffectiveTracing, HcmSite
-from controlplane.tracing.block import build_tracing_block, tracing_configurer
 from controlplane.xds import types
 from controlplane.xds.entries import ResourceEntry, ResourceInterner
 from controlplane.xds.generate import names
@@ -42,21 +42,44 @@ from controlplane.xds.generate.listeners import (
 )
 from controlplane.xds.generate.notes import listener_note
 from controlplane.xds.generate.resource_set import ResourceSet
+from controlplane.xds.generate.traced_listener import traced_listener
 
 DEFAULT_OUTBOUND_ADDRESS: Final = "127.0.0.1"
 
 
-def generate_outbound(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
-    """Outbound listeners, service clusters, their endpoints and outbound routes of one proxy."""
-    resources = ResourceSet()
-    source = identifying_service(proxy.dataplane.spec)
-    outbounds = sorted(proxy.dataplane.spec.networking.outbound, key=lambda o: (o.address, o.port))
-    for outbound in outbounds:
+def _outbounds(proxy: Proxy) -> list[tuple[Any, str]]:
+    """(outbound, service) of every outbound, by address and port."""
+    out = []
+    for outbound in sorted(proxy.dataplane.spec.networking.outbound, key=lambda o: (o.address, o.port)):
         service = service_of(outbound.tags)
         if not service:
             raise ValueError(f"outbound on port {outbound.port} has no kuma.io/service tag")
+        out.append((outbound, service))
+    return out
+
+
+def destination_inputs(ctx: MeshContext, proxy: Proxy) -> tuple[object, ...]:
+    return (proxy.dataplane, *(ctx.destination(service) for _, service in _outbounds(proxy)))
+
+
+def generate_destinations(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
+    """The cluster, endpoints and (HTTP) route of every service the proxy reaches."""
+    resources = ResourceSet()
+    for _, service in _outbounds(proxy):
+        _add_destination(resources, cache, ctx.destination(service))
+    return resources
+
+
+def outbound_listener_inputs(ctx: MeshContext, proxy: Proxy) -> tuple[object, ...]:
+    return (proxy.dataplane, proxy.tracing, *(ctx.protocol(service) for _, service in _outbounds(proxy)))
+
+
+def generate_outbound_listeners(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
+    """One listener per outbound, traced (HTTP destinations only) under the proxy's identifying service."""
+    resources = ResourceSet()
+    source = identifying_service(proxy.dataplane.spec)
+    for outbound, service in _outbounds(proxy):
         destination = ctx.destination(service)
-        _add_destination(resources, cache, destination)
         listener = _outbound_listener(cache, proxy.tracing, outbound, destination, source)
         resources.add(listener)
         http = destination.protocol.is_http
@@ -90,31 +113,30 @@ def _outbound_listener(cache: ResourceInterner, tracing: EffectiveTracing | None
     """Shared by every proxy with the same address, port, destination and tracing block (zipkin: per
     backend; datadog: per source service)."""
     address = outbound.address or DEFAULT_OUTBOUND_ADDRESS
-    protocol = destination.protocol
+    port, protocol = int(outbound.port), destination.protocol
+    inputs = ("outbound", address, port, destination.service, protocol)
+    if not protocol.is_http:
+        return cache.shared(types.LISTENER_TYPE, inputs, _build_outbound_listener, address, port,
+                            destination.service, protocol)
     site = HcmSite(source, Direction.OUTBOUND, destination.service)
-    traced = tracing if protocol.is_http else None
-    block_key: Hashable = traced.block_key(site) if traced is not None else None
-    inputs = ("outbound", address, int(outbound.port), destination.service, protocol, block_key)
-    return cache.shared(types.LISTENER_TYPE, inputs, _build_outbound_listener, address, int(outbound.port),
-                        destination.service, protocol, traced, site)
+    return traced_listener(cache, inputs, tracing, site, _build_outbound_listener, address, port,
+                           destination.service, protocol)
 
 
-def _build_outbound_listener(address: str, port: int, service: str, protocol: Protocol,
-                             tracing: EffectiveTracing | None, site: HcmSite) -> listener_pb2.Listener:
+def _build_outbound_listener(address: str, port: int, service: str, protocol: Protocol) -> listener_pb2.Listener:
+    """The outbound listener without tracing (traced_listener.py adds the block to HTTP ones)."""
     return build_listener(
         names.outbound_listener_name(address, port),
         listen_on(address, port),
         traffic_direction(OUTBOUND),
-        filter_chain(_outbound_filter(service, protocol, tracing, site)),
+        filter_chain(_outbound_filter(service, protocol)),
     )
 
 
-def _outbound_filter(service: str, protocol: Protocol, tracing: EffectiveTracing | None,
-                     site: HcmSite) -> listener_components_pb2.Filter:
+def _outbound_filter(service: str, protocol: Protocol) -> listener_components_pb2.Filter:
     cluster_name = names.service_cluster_name(service)
     prefix = names.outbound_stat_prefix(service)
     if not protocol.is_http:
         return tcp_proxy_filter(prefix, cluster_name)
-    block = build_tracing_block(tracing, site) if tracing is not None else None
-    hcm = build_hcm(stat_prefix(prefix), rds(names.outbound_route_name(service)), tracing_configurer(block))
+    hcm = build_hcm(stat_prefix(prefix), rds(names.outbound_route_name(service)))
     return network_filter(types.HTTP_CONNECTION_MANAGER, hcm)

@@ -9,7 +9,7 @@ bug and raises, rather than letting the last writer silently win.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
 from google.protobuf.message import Message
@@ -17,6 +17,26 @@ from google.protobuf.message import Message
 from controlplane.xds import types
 from controlplane.xds.entries import ResourceEntry, type_and_name
 from controlplane.xds.generate.notes import ListenerNote
+
+_NONE: Mapping[str, ResourceEntry] = MappingProxyType({})
+
+
+def merge_type(sets: Iterable[ResourceSet], type_url: str) -> dict[str, ResourceEntry]:
+    """name → entry of one type across `sets`; raises DuplicateResourceError when two sets hold different
+    resources under one name (identical ones are one resource: two concerns may share a cluster)."""
+    merged: dict[str, ResourceEntry] = {}
+    for resources in sets:
+        theirs = resources.type_entries(type_url)
+        if not merged:
+            merged.update(theirs)
+            continue
+        for name, entry in theirs.items():
+            existing = merged.get(name)
+            if existing is not None and existing is not entry and existing.value != entry.value:
+                raise DuplicateResourceError(
+                    f"two different {entry.message.DESCRIPTOR.name} resources named {entry.name!r}")
+            merged[name] = entry
+    return merged
 
 
 class DuplicateResourceError(ValueError):
@@ -58,10 +78,14 @@ class ResourceSet(Mapping[str, Mapping[str, Message]]):
             mine.update(theirs)
         return self
 
+    def type_entries(self, type_url: str) -> Mapping[str, ResourceEntry]:
+        """name → entry of one type ({} when the set has none)."""
+        return self._by_type.get(type_url, _NONE)
+
     def _put(self, entry: ResourceEntry) -> None:
         by_name = self._by_type.setdefault(entry.type_url, {})
         existing = by_name.get(entry.name)
-        if existing is not None and existing is not entry and existing.packed.value != entry.packed.value:
+        if existing is not None and existing is not entry and existing.value != entry.value:
             raise DuplicateResourceError(
                 f"two different {entry.message.DESCRIPTOR.name} resources named {entry.name!r}")
         by_name[entry.name] = entry

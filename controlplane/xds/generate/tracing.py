@@ -14,6 +14,11 @@ from controlplane.xds.generate.context import MeshContext, Proxy
 from controlplane.xds.generate.resource_set import ResourceSet
 
 
+def collector_inputs(ctx: MeshContext, proxy: Proxy) -> tuple[object, ...]:
+    tracing = proxy.tracing
+    return (proxy.dataplane, tracing.backend if tracing is not None else None)
+
+
 def generate_tracing(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
     resources = ResourceSet()
     tracing = proxy.tracing

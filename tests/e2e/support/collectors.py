@@ -1,11 +1,12 @@
 """Fake trace collectors that speak the real wire formats, for end-to-end tests.
 
-Responsible for: accepting what Envoy's zipkin and datadog tracers send, exactly as a Zipkin server
-and a Datadog agent would, and keeping it for assertions. Must not: interpret spans beyond decoding
-(tests decide what a good span is), nor be lenient about the format — a collector that accepted
-anything would hide the very mistakes e2e tests exist to catch.
+Responsible for: accepting what Envoy's zipkin, datadog and OpenTelemetry tracers send, exactly as a Zipkin
+server, a Datadog agent and an OpenTelemetry collector's OTLP receiver would, and keeping it for assertions.
+Must not: interpret spans beyond decoding (tests decide what a good span is), nor be lenient about the
+format — a collector that accepted anything would hide the very mistakes e2e tests exist to catch.
 
-Both run as aiohttp servers on 127.0.0.1, port 0, inside the test's event loop::
+They run as aiohttp servers on 127.0.0.1, port 0, inside the test's event loop (the OTLP collector also runs a
+grpc.aio server on a port of its own)::
 
     async with ZipkinCollector() as zipkin:
         ...  # point a zipkin cluster at zipkin.host:zipkin.port, path zipkin.path
@@ -16,14 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 import msgpack  # type: ignore[import-untyped]
 from aiohttp import web
 from multidict import CIMultiDict
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from controlplane.demo.otlp import EXPORT_METHOD, HTTP_PATH, PROTOBUF, decode_http, export_handler, spans_of
 from controlplane.demo.serving import LocalServer, Serving
 
 Span = dict[str, Any]
@@ -206,3 +210,68 @@ class DatadogAgent(_Collector):
         self.traces.extend(decoded)
         self._record(request, body, [span for trace in decoded for span in trace])
         return web.json_response({"rate_by_service": {}})
+
+
+@dataclass
+class OtlpCollector(_Collector):
+    """An OpenTelemetry collector's OTLP trace receiver: gRPC on ``grpc_port`` and HTTP on ``port``.
+
+    gRPC: the unary ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` (Envoy's ``grpc_service``),
+    recorded with path `EXPORT_METHOD` and the call's metadata as headers. HTTP: ``POST /v1/traces`` with an
+    ``application/x-protobuf`` body (Envoy's ``http_service``; Envoy sends it chunked), answered 200 with an
+    empty ``ExportTraceServiceResponse``; another content type is 415, an undecodable body 400. Both decode
+    with the official OTLP messages (``controlplane.demo.otlp``) into ``.spans``, each tagged with the
+    ``transport`` it came by, so a test can tell which endpoint Envoy used.
+    """
+
+    grpc_port: int = 0
+    _grpc: grpc.aio.Server | None = field(default=None, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` of the gRPC receiver: a MeshTrace ``openTelemetry.endpoint`` (OTLP over gRPC)."""
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        """The OTLP/HTTP URL: an ``openTelemetry.endpoint`` written as a URL exports OTLP over HTTP."""
+        return f"http://{self.address}{HTTP_PATH}"
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(HTTP_PATH, self._http)]
+
+    async def start(self) -> None:
+        await super().start()
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((export_handler(self._grpc_export),))
+        self.grpc_port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+        await server.start()
+        self._grpc = server
+
+    async def stop(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop(None)
+            self._grpc = None
+        await super().stop()
+
+    async def _grpc_export(self, request: trace_service_pb2.ExportTraceServiceRequest,
+                           metadata: Mapping[str, str]) -> None:
+        spans = spans_of(request, "grpc")
+        body = request.SerializeToString()
+        self.requests.append(Received("POST", EXPORT_METHOD, CIMultiDict(metadata), body, tuple(spans)))
+        self.spans.extend(spans)
+        self._arrived.set()
+
+    async def _http(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if request.content_type != PROTOBUF:
+            self._record(request, body)
+            return web.Response(status=415, text=f"unsupported content type {request.content_type!r}")
+        try:
+            decoded = decode_http(request.content_type, body)
+        except ValueError as error:
+            self._record(request, body)
+            return web.Response(status=400, text=str(error))
+        self._record(request, body, spans_of(decoded, "http"))
+        response = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+        return web.Response(body=response, content_type=PROTOBUF)

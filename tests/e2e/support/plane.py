@@ -19,11 +19,10 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import aiohttp
 
-from .collectors import ZipkinCollector
 from .envoy import EnvoyProcess
 from .upstream import UpstreamApp
 from .waiting import eventually, free_port
@@ -32,7 +31,7 @@ MESH: Final = "default"
 HOST: Final = "127.0.0.1"
 CONVERGE_TIMEOUT_S: Final = 15.0
 ABSENCE_WINDOW_S: Final = 0.5
-_WS_PATHS: Final = {"TrafficTrace": "traffic-traces", "Dataplane": "dataplanes"}
+_WS_PATHS: Final = {"TrafficTrace": "traffic-traces", "MeshTrace": "meshtraces", "Dataplane": "dataplanes"}
 
 
 def resource_path(doc: Mapping[str, Any]) -> str:
@@ -252,23 +251,35 @@ async def wait_streams_done(*sidecars: Sidecar) -> None:
         )
 
 
+ZIPKIN_SPANS_SENT: Final = "tracing.zipkin.spans_sent"
+OPENTELEMETRY_SPANS_SENT: Final = "tracing.opentelemetry.spans_sent"
+"""Envoy's count of spans its OpenTelemetry tracer handed to the exporter (gRPC or HTTP)."""
+
+
+class _HasSpans(Protocol):
+    spans: list[dict[str, Any]]
+
+
 @asynccontextmanager
-async def no_spans(collector: ZipkinCollector, *sidecars: Sidecar) -> AsyncIterator[None]:
+async def no_spans(
+    collector: _HasSpans, *sidecars: Sidecar, spans_sent_stat: str = ZIPKIN_SPANS_SENT
+) -> AsyncIterator[None]:
     """``async with no_spans(zipkin, web, backend): await send(...)`` proves the body's requests made no spans.
 
     After the body:
     1. wait until no request is in flight in any sidecar (their spans, if any, are finished);
-    2. Envoy's count of zipkin spans flushed to the collector cluster did not move (it moves synchronously
-       when a finished span is flushed, ``min_flush_spans: 1``);
+    2. Envoy's count of spans flushed to the collector cluster (``spans_sent_stat``: zipkin's by default,
+       `OPENTELEMETRY_SPANS_SENT` for OTLP) did not move (it moves synchronously when a finished span is
+       flushed, ``min_flush_spans: 1``);
     3. belt and braces: the collector got nothing during the body nor within a short window after, long
        enough for a POST on loopback that was already on its way. This is the one fixed wait: absence
        cannot be awaited, and steps 1-2 already make it a formality.
     """
-    spans_sent = {s.name: await counter(s.envoy, "tracing.zipkin.spans_sent") for s in sidecars}
+    spans_sent = {s.name: await counter(s.envoy, spans_sent_stat) for s in sidecars}
     collected = len(collector.spans)
     yield
     await wait_streams_done(*sidecars)
-    after = {s.name: await counter(s.envoy, "tracing.zipkin.spans_sent") for s in sidecars}
+    after = {s.name: await counter(s.envoy, spans_sent_stat) for s in sidecars}
     assert after == spans_sent, f"Envoy flushed spans: before {spans_sent}, after {after}"
     await asyncio.sleep(ABSENCE_WINDOW_S)
     assert collector.spans[collected:] == [], collector.spans[collected:]

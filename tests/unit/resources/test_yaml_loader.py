@@ -79,3 +79,27 @@ def test_a_bad_document_stops_the_stream_where_it_is() -> None:
     assert next(documents) == {"a": 1}
     with pytest.raises(ValidationError, match="recursive document"):
         next(documents)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("type: Mesh\nname: a\nname: b\n", 'line 3, column 1: duplicate key "name" (first set on line 2)'),
+    ("type: Dataplane\nnetworking:\n  inbound:\n  - port: 1\n    tags: {kuma.io/service: a, kuma.io/service: b}\n",
+     'line 5, column 32: duplicate key "kuma.io/service" (first set on line 5)'),
+    ("---\ntype: Mesh\nname: ok\n---\ntype: Mesh\ntracing: {}\ntracing: {}\n",
+     'line 7, column 1: duplicate key "tracing" (first set on line 6)'),
+    ("base: &b {x: 1}\nc:\n  <<: *b\n  y: 1\n  y: 2\n", 'line 5, column 3: duplicate key "y" (first set on line 4)'),
+], ids=["top-level", "flow-mapping", "second-document", "beside-a-merge"])
+def test_a_duplicate_key_is_an_error_naming_it(text: str, message: str) -> None:
+    """PyYAML would keep the last value; both entry points refuse the document and name the key."""
+    with pytest.raises(ValidationError) as loaded:
+        load_documents(text)
+    with pytest.raises(ValidationError) as streamed:
+        list(iter_documents(io.StringIO(text)))
+    assert str(loaded.value) == str(streamed.value) == f"invalid YAML: {message}"
+
+
+def test_merged_keys_may_be_overridden() -> None:
+    """`<<` merges defaults that the mapping's own keys override: that is YAML, not a duplicate."""
+    text = "base: &b {x: 1, y: 1}\nc:\n  <<: *b\n  x: 2\n"
+    expected = [{"base": {"x": 1, "y": 1}, "c": {"x": 2, "y": 1}}]
+    assert load_documents(text) == list(iter_documents(io.StringIO(text))) == expected

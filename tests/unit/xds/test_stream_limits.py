@@ -119,7 +119,7 @@ def test_default_limits_admit_a_large_proxy() -> None:
     sotw.on_request(sotw_req(EDS, clusters))
     delta = DeltaState()
     delta.on_request(delta_req(CDS, initial=dict.fromkeys(clusters, "0123456789abcdef")))
-    assert len(sotw.types[EDS].subscription.names) == len(delta.types[CDS].sent) == 30_000
+    assert len(sotw.types[EDS].subscription.names) == len(delta.types[CDS].held) == 30_000
 
 
 def test_client_text_is_cut_where_the_stream_keeps_it() -> None:

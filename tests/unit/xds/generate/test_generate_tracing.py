@@ -20,11 +20,10 @@ from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
 from controlplane.policies.traffictrace.plugin import effective_tracing
 from controlplane.resources.generated import mesh_pb2
 from controlplane.tracing.backend import Direction, EffectiveTracing, HcmSite
-from controlplane.tracing.block import build_collector_cluster, build_tracing_block, tracing_configurer
+from controlplane.tracing.block import build_collector_cluster, build_tracing_block
 from controlplane.xds import types
 from controlplane.xds.generate.context import build_mesh_context, build_proxy
 from controlplane.xds.generate.generators import generate_snapshot
-from controlplane.xds.generate.hcm import build_hcm, rds, stat_prefix
 
 
 def _tracing(backend: mesh_pb2.TracingBackend) -> EffectiveTracing:
@@ -119,11 +118,6 @@ def test_datadog_block(split: bool, direction: Direction, service_name: str) -> 
     provider = datadog_pb2.DatadogConfig(collector_cluster="tracing:datadog", service_name=service_name)
     expected = _expected_block("envoy.tracers.datadog", provider, 100.0)
     assert build_tracing(backend, "service", direction, "db") == expected
-
-
-def test_no_backend_leaves_hcm_without_tracing() -> None:
-    hcm = build_hcm(stat_prefix("localhost_8080"), rds("inbound:web"), tracing_configurer(None))
-    assert not hcm.HasField("tracing")
 
 
 def _expected_cluster(name: str, host: str, port: int, discovery: int) -> cluster_pb2.Cluster:

@@ -1,0 +1,1 @@
+"""MeshTrace: Kuma's current tracing policy (reference kuma-meshtrace.md)."""
