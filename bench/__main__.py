@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.driver import Harness, Options
 from bench.processes import load_average, machine
-from bench.report import Progress, group_table, summary_table, write_json
+from bench.report import Progress, group_table, stats_ingest_lines, summary_table, write_json
 from bench.scenarios import SCENARIOS
 from bench.workload import generate_workload
 from controlplane.observability import configure_logging
@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                         "wall_s": round(time.perf_counter() - began, 1),
                         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])})
     print(summary_table(results))
-    groups = group_table(results)
-    if groups:
-        print(groups)
+    for extra in (group_table(results), stats_ingest_lines(results)):
+        if extra:
+            print(extra)
     if args.json:
         write_json(args.json, results)
     return 0 if all(r.get("pushes_ok") for r in results) else 1

@@ -127,6 +127,9 @@ async def _serve(conn: Connection) -> None:
             conn.send(("stats", fleet.stats()))
         elif command == "report":
             fleet.reporters.start(*args)
+        elif command == "unreport":
+            await fleet.reporters.stop()
+            conn.send(("unreported", fleet.stats()))
         elif command == "stop":
             await fleet.reporters.stop()
             await asyncio.sleep(2 * FLUSH_EVERY_S)
@@ -188,6 +191,13 @@ class ClientPool:
         """Start a simulated stats sink per node (bench/stats_reporter.py), spread over the processes."""
         for i, conn in enumerate(self._conns):
             conn.send(("report", target, nodes[i::len(self._conns)], interval_s, outbounds))
+
+    async def unreport(self) -> None:
+        """Close every simulated stats sink (the ADS streams stay); returns once every process has."""
+        for conn in self._conns:
+            conn.send(("unreport",))
+        for _ in self._conns:
+            await self._replies.get()
 
     def owner(self, index: int) -> Connection:
         return self._conns[index % len(self._conns)]

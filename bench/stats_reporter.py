@@ -37,23 +37,24 @@ OPERATIONS: Final = (
 )
 
 
-def report_families(tick: int, outbounds: int) -> list[bytes]:
-    """The families (serialised, as on the wire) of a report after `tick` intervals of a request a second."""
-    spans = 5.0 * tick
+def report_families(tick: int, outbounds: int, interval_s: float = 5.0) -> list[bytes]:
+    """The families (serialised, as on the wire) of a report after `tick` intervals in which every HTTP listener
+    (one inbound, `outbounds` outbounds) took a request a second, each sampled and its span accepted in its own
+    report; the other tracing decisions stay 0, as they do in an Envoy whose sampling says yes."""
+    listeners = ("localhost_8080", *(f"svc-{i}" for i in range(outbounds)))
+    requests = interval_s * tick
+    spans = requests * len(listeners)
     counters = {"tracing.zipkin.spans_sent": spans, "tracing.zipkin.reports_sent": spans,
                 "tracing.zipkin.timer_flushed": float(tick), "cluster.tracing_zipkin.upstream_rq_2xx": spans}
-    for prefix in ("localhost_8080", *(f"svc-{i}" for i in range(outbounds))):
-        for stat in ("downstream_rq_total", "downstream_rq_completed", "tracing.random_sampling",
-                     "tracing.service_forced"):
-            counters[f"http.{prefix}.{stat}"] = spans
+    for prefix in listeners:
+        counters |= {f"http.{prefix}.downstream_rq_total": requests, f"http.{prefix}.downstream_rq_completed": requests,
+                     f"http.{prefix}.tracing.random_sampling": requests, f"http.{prefix}.tracing.service_forced": 0.0}
     gauges = {"cluster.tracing_zipkin.membership_healthy": 1.0, "cluster.tracing_zipkin.membership_total": 1.0,
-              **{f"http.{p}.downstream_rq_active": 0.0 for p in ("localhost_8080",)}}
+              "http.localhost_8080.downstream_rq_active": 0.0, **dict.fromkeys(OPERATIONS, 1.0)}
     families = [em.MetricFamily(name=name, type=em.COUNTER, metric=[em.Metric(counter=em.Counter(value=value))])
                 for name, value in counters.items()]
     families += [em.MetricFamily(name=name, type=em.GAUGE, metric=[em.Metric(gauge=em.Gauge(value=value))])
                  for name, value in gauges.items()]
-    families += [em.MetricFamily(name=name, type=em.GAUGE, metric=[em.Metric(gauge=em.Gauge(value=1.0))])
-                 for name in OPERATIONS]
     return [family.SerializeToString() for family in families]
 
 
@@ -82,7 +83,7 @@ class Reporters:
         tick = 0
         try:
             while True:
-                message = em.StreamMetricsMessage(envoy_metrics=report_families(tick, outbounds))
+                message = em.StreamMetricsMessage(envoy_metrics=report_families(tick, outbounds, interval_s))
                 if tick == 0:
                     message.identifier.node = node  # Envoy names the node on the first message only
                 await call.write(message)
