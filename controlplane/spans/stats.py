@@ -109,7 +109,8 @@ def read_report(families: Iterable[bytes]) -> Counts:
     One report per proxy per flush interval, ~60 families each, most of them skipped: the name is read from
     the family's first bytes (protobuf writes fields in number order, and a family's name is field 1) and
     looked up in a memo, and only the families that count are decoded further (`_value`). Building ~60
-    message objects per report instead cost five times as much (bench/RESULTS.md, section 3).
+    message objects per report instead cost about twice as much (76 vs 128-176 µs per report of 56 families,
+    bench/RESULTS.md section 3).
     """
     values: dict[str, float] = {}
     memo, value_of = _FIELDS.get, _value  # locals: this loop runs ~60 times per report
