@@ -25,15 +25,16 @@ def families(stats: Mapping[str, float]) -> list[bytes]:
     return out
 
 
-def traced(sampling: float | None = None, backend: str = "jaeger") -> ProxyPolicies:
-    """The real TrafficTrace plugin's decision for web-1 under a mesh-wide TrafficTrace to `backend`."""
-    the_mesh = mesh(backends=[zipkin_backend(backend, sampling=sampling)])
+def traced(sampling: float | None = None, backend: str = "jaeger", mesh_backend: str | None = None) -> ProxyPolicies:
+    """The real plugins' decisions for web-1 under a mesh-wide TrafficTrace to `backend` (the mesh defines
+    `mesh_backend`, by default the same)."""
+    the_mesh = mesh(backends=[zipkin_backend(mesh_backend or backend, sampling=sampling)])
     prepared = prepare_policies(the_mesh, {TRAFFIC_TRACE: [traffic_trace(backend=backend)]})
     return decide(prepared, dataplane("web-1", inbounds=[inbound(service="web")]))
 
 
 def untraced() -> ProxyPolicies:
-    """No TrafficTrace selects web-1."""
+    """No policy of any kind (TrafficTrace, MeshTrace) targets web-1."""
     the_mesh = mesh(backends=[zipkin_backend("jaeger")])
     prepared = prepare_policies(the_mesh, {TRAFFIC_TRACE: []})
     return decide(prepared, dataplane("web-1", inbounds=[inbound(service="web")]))
