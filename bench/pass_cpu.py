@@ -71,7 +71,10 @@ async def measure(proxies: int, rounds: int, change: str, reach: int, tuning: bo
         await store.create(decode_resource(tracing if policy == "meshtrace" else traffic_trace_doc("all")))
     passes = _Passes()
     observers: list[Any] = [passes] + ([MemoryKeeper()] if tuning else [])
-    reconciler = Reconciler(store, SnapshotCache(), Metrics(), debounce_s=0.0, max_wait_s=0.0,
+    cache = SnapshotCache()
+    # Every proxy connected (a watch is what its ADS stream holds): only connected proxies are generated.
+    watches = [cache.watch(p.node_id) for p in workload.proxies]
+    reconciler = Reconciler(store, cache, Metrics(), debounce_s=0.0, max_wait_s=0.0,
                             debounce_first_s=0.0, observers=observers)
     task = asyncio.create_task(reconciler.run())
     try:
@@ -88,6 +91,8 @@ async def measure(proxies: int, rounds: int, change: str, reach: int, tuning: bo
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        for watch in watches:
+            watch.close()
     return {"proxies": proxies, "reach": reach, "change": change, "policy": policy, "tuning": tuning, "rounds": rounds,
             "pass_cpu_s_min": round(min(samples), 4), "pass_cpu_s_median": round(statistics.median(samples), 4),
             "per_proxy_us_min": round(min(samples) / proxies * 1e6, 1),

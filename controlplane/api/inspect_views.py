@@ -124,7 +124,7 @@ def xds_body(view: XdsView) -> dict[str, object]:
                          lastNackVersion=type_status.nack_version, lastNackMessage=type_status.nack_message,
                          nacks=type_status.nacks)
         types[type_url.rsplit(".", 1)[-1]] = entry
-    return {"nodeId": view.node_id, "connected": status is not None,
+    return {"nodeId": view.node_id, "connected": status is not None, "published": view.published,
             "variant": status.variant if status is not None else None,
             "envoyVersion": str(status.envoy_version) if status and status.envoy_version else None,
             "types": types}

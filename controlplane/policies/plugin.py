@@ -61,3 +61,8 @@ class PolicyPlugin(Protocol):
     def decide(self, prepared: Prepared, dataplane: Resource) -> Decision:
         """The decision for one Dataplane of the mesh."""
         ...
+
+    def by_tags(self, prepared: Prepared) -> bool:
+        """True when `decide` reads nothing of a Dataplane but its inbounds' tag sets (in this mesh
+        context), so Dataplanes with equal tag sets get one decision (policies/plugins.py memoizes it)."""
+        ...

@@ -49,6 +49,7 @@ from controlplane.resources.kind import Kind
 from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Resource, ResourceKey
 from controlplane.resources.registry import KINDS
+from controlplane.resources.spec_json import parse_spec
 from controlplane.store import postgres_revocations, rules
 from controlplane.store.base import Change, ChangeKind, Page, RevokedTokens
 from controlplane.store.fanout import ChangeStream
@@ -347,7 +348,7 @@ def _key_params(key: ResourceKey) -> tuple[str, str, str]:
 
 
 def _to_resource(kind: Kind, row: asyncpg.Record) -> Resource:
-    spec = json_format.Parse(row["spec"], kind.new_spec())
+    spec = parse_spec(row["spec"], kind.spec_type)
     key = ResourceKey(kind, row["mesh"], row["name"])
     labels = json.loads(row["labels"])
     return Resource(

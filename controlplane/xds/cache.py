@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import structlog
 
@@ -67,6 +67,10 @@ class SnapshotCache:
         self._snapshots: dict[str, Snapshot] = {}
         self._watches: dict[str, set[Watch]] = {}
         self.interner = ResourceInterner()
+        self.on_demand: Callable[[str], None] | None = None
+        """Called (synchronously, must not block) when a node without a snapshot gets its first watch: the
+        reconciler generates snapshots only for proxies that are connected (as Kuma starts a watchdog per
+        connected proxy), so a connecting proxy asks for its first one here."""
 
     def set_snapshot(self, node_id: str, snapshot: Snapshot, changed: Collection[str] | None = None) -> Published:
         """Publish `snapshot` for `node_id`: CHANGED (streams woken), UNCHANGED (same content as the current
@@ -100,6 +104,12 @@ class SnapshotCache:
         if self._snapshots.pop(node_id, None) is not None:
             log.info("snapshot_cleared", node_id=node_id)
 
+    def drop(self, node_id: str) -> bool:
+        """Forget a snapshot nobody watches because it is out of date (the reconciler does not regenerate
+        proxies that are not connected); the node's next watch asks for a fresh one. Quiet: a mesh-wide
+        change drops every disconnected proxy's, the reconciler logs the count."""
+        return self._snapshots.pop(node_id, None) is not None
+
     def node_ids(self) -> list[str]:
         """Node ids that have a snapshot, sorted."""
         return sorted(self._snapshots)
@@ -108,7 +118,12 @@ class SnapshotCache:
         """Register a stream's interest in `node_id`; call `Watch.close()` when the stream ends."""
         watch = Watch(self, node_id)
         self._watches.setdefault(node_id, set()).add(watch)
+        if node_id not in self._snapshots and self.on_demand is not None:
+            self.on_demand(node_id)
         return watch
+
+    def watched(self, node_id: str) -> bool:
+        return node_id in self._watches
 
     def watcher_count(self, node_id: str | None = None) -> int:
         if node_id is not None:

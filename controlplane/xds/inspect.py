@@ -51,6 +51,8 @@ class XdsView:
     node_id: str
     snapshot: Snapshot | None
     status: NodeStatus | None
+    published: bool = True
+    """False: `snapshot` was generated for this view (the proxy is not connected), not sent to anyone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +91,13 @@ class XdsInspector:
         return node_id(mesh, name)
 
     def dataplane(self, mesh: str, name: str) -> DataplaneView:
-        record = self.reconciler.records.get(self._check_dataplane(mesh, name))
+        node = self._check_dataplane(mesh, name)
+        record = self.reconciler.records.get(node)
         if record is None:
             return DataplaneView(mesh, name, None, ())
+        if record.generation is None:  # not connected, so not generated: what it would get now
+            generation = self.reconciler.unpublished(node)
+            return DataplaneView(mesh, name, record.policies, generation.listeners if generation else ())
         return DataplaneView(mesh, name, record.policies, record.listeners)
 
     def policy_dataplanes(self, kind: Kind, mesh: str, name: str) -> list[str]:
@@ -119,8 +125,17 @@ class XdsInspector:
         return found
 
     def dataplane_xds(self, mesh: str, name: str) -> XdsView:
+        """The published snapshot, or for a proxy that is not connected (and so has none: proxies are
+        generated when they connect) the one it would get now, marked unpublished."""
         node = self._check_dataplane(mesh, name)
-        return XdsView(node, self.cache.get_snapshot(node), self.status.status(node))
+        snapshot = self.cache.get_snapshot(node)
+        if snapshot is not None:
+            return XdsView(node, snapshot, self.status.status(node))
+        generation = self.reconciler.unpublished(node)
+        if generation is None:
+            return XdsView(node, None, self.status.status(node))
+        built = Snapshot.build({t: generation.entries(t) for t in generation.changed_types})
+        return XdsView(node, built, self.status.status(node), published=False)
 
 
     def spans(self, mesh: str, name: str) -> Verdict:

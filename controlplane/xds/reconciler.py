@@ -14,6 +14,14 @@ Which proxies a batch affects:
   change), since their endpoints or inferred protocol may have changed.
 Snapshot versions are content hashes, so regenerating a proxy whose config did not change pushes nothing;
 the affected-set logic saves CPU, it is not what keeps pushes exact.
+
+Only connected proxies are generated (Kuma likewise starts a proxy's xDS generation when it connects).
+Every pass decides for every proxy (inspection and span verdicts read the decisions), but an affected
+proxy with no ADS stream only loses its now stale snapshot; when a stream for a proxy without a snapshot
+opens, the cache asks for one (`SnapshotCache.on_demand`) and `_serve_demands` generates it from the
+mesh's context of the last pass. A lock keeps demands out of a pass (the mirror may be half-applied while
+a pass yields), so a demand is served from a context that matches the mirror. This is what lets 100k
+Dataplanes in a store be ready in seconds: the first pass generates for the proxies already connected.
 """
 
 from __future__ import annotations
@@ -36,13 +44,21 @@ from controlplane.resources.registry import KINDS
 from controlplane.store.base import Change, ChangeKind, Store
 from controlplane.xds.cache import Published, SnapshotCache
 from controlplane.xds.entries import ResourceInterner
-from controlplane.xds.generate.context import MeshContext, Proxy, build_mesh_context, build_proxy, service_of
+from controlplane.xds.generate.context import (
+    MeshContext,
+    Proxy,
+    Topology,
+    build_mesh_context,
+    build_proxy,
+    build_topology,
+    service_of,
+)
 from controlplane.xds.generate.generators import Generation, generate
 from controlplane.xds.generate.notes import ListenerNote
 from controlplane.xds.generate.resource_set import DuplicateResourceError
-from controlplane.xds.node import node_id
+from controlplane.xds.node import InvalidNodeId, node_id, parse_node_id
 from controlplane.xds.snapshot import Snapshot
-from controlplane.xds.world import World
+from controlplane.xds.world import MeshResources, World
 
 log = structlog.get_logger(__name__)
 
@@ -111,24 +127,81 @@ class Reconciler:
         self.records: dict[str, ProxyRecord] = {}
         """Node id → what the last pass decided and generated for it."""
         self._interner: ResourceInterner = cache.interner
+        self._topologies: dict[str, tuple[int, Topology]] = {}
+        """Mesh → (the World revision of its Dataplanes, their topology)."""
+        self._contexts: dict[str, MeshContext] = {}
+        """Mesh → its context as of the last pass (current whenever `_lock` is free)."""
         self._observers = tuple(observers)
+        self._lock = asyncio.Lock()
+        """Held by a pass (load, mirror, regenerate) and while demands are served."""
+        self._wanted: set[str] = set()
+        """Node ids whose stream opened without a snapshot, not served yet."""
+        self._wake = asyncio.Event()
+        cache.on_demand = self._want
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
         """Load everything, publish every proxy, then follow the store until cancelled."""
         changes = self.store.watch()  # subscribe first: nothing committed during the load is missed
         try:
-            await self._load_all()
-            started = time.perf_counter()
-            for mesh in self.world.mesh_names():
-                await self._regenerate(mesh, None, started)
-            self._pass_done(0)
+            async with self._lock:
+                await self._load_all()
+                started = time.perf_counter()
+                for mesh in self.world.mesh_names():
+                    await self._regenerate(mesh, None, started)
+                self._pass_done(0)
             self.ready.set()
-            log.info("reconciler_ready", meshes=len(self.world.mesh_names()), proxies=len(self.records))
-            async for batch in self._batches(changes):
-                await self._apply(batch)
+            log.info("reconciler_ready", meshes=len(self.world.mesh_names()), proxies=len(self.records),
+                     connected=len(self.cache.node_ids()))
+            async with asyncio.TaskGroup() as tasks:
+                demands = tasks.create_task(self._serve_demands(), name="reconciler-demands")
+                async for batch in self._batches(changes):
+                    async with self._lock:
+                        await self._apply(batch)
+                demands.cancel()  # the store's watch ended
         finally:
             await changes.aclose()
+
+    def _want(self, node: str) -> None:
+        self._wanted.add(node)
+        self._wake.set()
+
+    async def _serve_demands(self) -> None:
+        """Generate the first snapshot of every proxy that connected without one, between passes."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            async with self._lock:
+                budget = _YieldBudget()
+                while self._wanted:
+                    self._serve(self._wanted.pop())
+                    await budget.tick()
+
+    def _serve(self, node: str) -> None:
+        if self.cache.get_snapshot(node) is not None or not self.cache.watched(node):
+            return  # a pass published it meanwhile, or the stream is gone
+        try:
+            parsed = parse_node_id(node)
+        except InvalidNodeId:
+            return
+        ctx = self._contexts.get(parsed.mesh)
+        dataplane = self.world.mesh(parsed.mesh).dataplanes.get(parsed.name) if ctx is not None else None
+        if ctx is None or dataplane is None:
+            return  # no such Dataplane (yet): the pass that mirrors it generates it, it is watched then
+        self._publish(ctx, node, build_proxy(ctx, dataplane), time.perf_counter())
+
+    def unpublished(self, node: str) -> Generation | None:
+        """The generation a proxy that is not connected would get now (inspection of a proxy that has no
+        published snapshot); None when there is no such Dataplane. Nothing is published or recorded."""
+        try:
+            parsed = parse_node_id(node)
+        except InvalidNodeId:
+            return None
+        ctx = self._contexts.get(parsed.mesh)
+        dataplane = self.world.mesh(parsed.mesh).dataplanes.get(parsed.name) if ctx is not None else None
+        if ctx is None or dataplane is None:
+            return None
+        return generate(ctx, build_proxy(ctx, dataplane), self._interner, None)
 
     async def _load_all(self) -> None:
         backoff = STORE_RETRY_MIN_S
@@ -227,44 +300,63 @@ class Reconciler:
         """Regenerate the proxies of `mesh` that `dirty` selects (all of them when dirty is None)."""
         group = self.world.mesh(mesh)
         if group.mesh is None:
+            self._topologies.pop(mesh, None)
+            self._contexts.pop(mesh, None)
             for name in list(group.dataplanes):
                 self._forget(mesh, name)
             return
-        ctx = build_mesh_context(group.mesh, group.all_policies(), list(group.dataplanes.values()))
+        topology = self._topology(mesh, group)
+        ctx = self._contexts[mesh] = build_mesh_context(group.mesh, group.all_policies(), topology=topology)
         explicit = dirty.proxies.get(mesh, set()) if dirty is not None else set()
         policy = dirty is None or mesh in dirty.policy_meshes
         todo: list[tuple[str, Proxy]] = []
+        dropped = 0
         budget = _YieldBudget()
-        for dataplane in ctx.dataplanes:
+        # A Dataplane change alone changes no other proxy's decision (each is decided from its own
+        # Dataplane and the policies): only the changed proxies and their clients are looked at.
+        candidates = ctx.dataplanes if policy else [ctx.indexed[n].dataplane for n in sorted(explicit)
+                                                    if n in ctx.indexed]
+        for dataplane in candidates:
             proxy = build_proxy(ctx, dataplane)
-            node = node_id(mesh, dataplane.name)
+            node = ctx.indexed[dataplane.name].node_id
             record = self.records.get(node)
             decisions_changed = record is None or record.policies != proxy.policies
             if decisions_changed:
                 self.records[node] = ProxyRecord(proxy.policies, record.generation if record is not None else None)
             if dataplane.name in explicit or (policy and (decisions_changed or dirty is None)):
-                todo.append((node, proxy))
+                if self.cache.watched(node):
+                    todo.append((node, proxy))
+                elif self.cache.drop(node) or dirty is None:  # not connected: generated when it connects
+                    dropped += 1
+                    self.records[node] = ProxyRecord(proxy.policies, None)
             await budget.tick()
-        # Proxies with an open stream first: the others get their config only when they connect.
-        todo.sort(key=lambda item: self.cache.watcher_count(item[0]) == 0)
         outcomes = Counter[Published]()
         began = time.perf_counter()
         for node, proxy in todo:
             outcomes[self._publish(ctx, node, proxy, started)] += 1
             await budget.tick()
-        if todo:
+        if todo or dropped:
             log.info("mesh_regenerated", mesh=mesh, proxies=len(todo), changed=outcomes[Published.CHANGED],
                      unchanged=outcomes[Published.UNCHANGED], refused=outcomes[Published.REFUSED],
-                     seconds=round(time.perf_counter() - began, 4))
+                     not_connected=dropped, seconds=round(time.perf_counter() - began, 4))
+
+    def _topology(self, mesh: str, group: MeshResources) -> Topology:
+        """The mesh's topology, rebuilt only when its Dataplanes changed (keeping unchanged destinations)."""
+        kept = self._topologies.get(mesh)
+        if kept is not None and kept[0] == group.revision:
+            return kept[1]
+        topology = build_topology(list(group.dataplanes.values()), kept[1] if kept is not None else None)
+        self._topologies[mesh] = (group.revision, topology)
+        return topology
 
     def _publish(self, ctx: MeshContext, node: str, proxy: Proxy, started: float) -> Published:
         began = time.perf_counter()
         record = self.records.get(node)
-        previous = record.generation if record is not None else None
-        current = self.cache.get_snapshot(node) if previous is not None else None
+        current = self.cache.get_snapshot(node)
+        previous = record.generation if record is not None and current is not None else None
         try:
             generation = generate(ctx, proxy, self._interner, previous)
-            if current is None:
+            if previous is None or current is None:
                 changed = None
                 snapshot = Snapshot.build({t: generation.entries(t) for t in generation.changed_types})
             else:

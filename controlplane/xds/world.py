@@ -8,6 +8,7 @@ policy kinds: Mesh and Dataplane are the core kinds it knows by name, every othe
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,9 @@ class MeshResources:
     mesh: Resource | None = None
     policies: dict[Kind, dict[str, Resource]] = field(default_factory=dict)
     dataplanes: dict[str, Resource] = field(default_factory=dict)
+    revision: int = 0
+    """Changes whenever `dataplanes` does, to a value never used before in this World: equal revisions mean
+    the same Dataplanes (the reconciler keeps the mesh's topology while it stays the same)."""
     clients: dict[str, set[str]] = field(default_factory=dict)
     """Service → names of the dataplanes with an outbound to it. A dataplane change must regenerate its
     clients (their endpoints changed); an index keeps that O(clients) instead of a scan of the mesh per
@@ -88,6 +92,7 @@ class World:
                 group.index(previous, add=False)
             group.dataplanes[resource.name] = resource
             group.index(resource, add=True)
+            group.revision = next(_REVISIONS)
         else:
             group.bucket(resource.kind)[resource.name] = resource
         return previous
@@ -103,6 +108,7 @@ class World:
         elif key.kind is DATAPLANE:
             del group.dataplanes[key.name]
             group.index(previous, add=False)
+            group.revision = next(_REVISIONS)
         else:
             del group.bucket(key.kind)[key.name]
         if group.empty():
@@ -118,7 +124,8 @@ class World:
             if group is not None:
                 copy._meshes[name] = MeshResources(
                     group.mesh, {kind: dict(bucket) for kind, bucket in group.policies.items()},
-                    dict(group.dataplanes), {service: set(names) for service, names in group.clients.items()})
+                    dict(group.dataplanes), group.revision,
+                    {service: set(names) for service, names in group.clients.items()})
         return copy
 
     def clients_of(self, mesh: str, services: Iterable[str]) -> set[str]:
@@ -127,6 +134,10 @@ class World:
         if group is None:
             return set()
         return set().union(*(group.clients.get(service, ()) for service in services))
+
+
+_REVISIONS = itertools.count(1)
+"""Shared by every World (overlays included), so two groups with equal revisions hold the same Dataplanes."""
 
 
 def _reached(dataplane: Resource) -> set[str]:

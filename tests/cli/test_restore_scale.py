@@ -21,7 +21,8 @@ from cli_helpers import controlplane_script, start_server
 from controlplane.cli.transfer import to_yaml
 
 SERVICES, PER_SERVICE = 1000, 100
-RSS_BOUND_MB = 300  # measured: ~80 MB for the import, whatever the input size
+RSS_BOUND_MB = 600  # measured: 72-323 MB for an import (allocator-dependent), whatever the input size; the
+# import that held the whole input took well over a gigabyte
 READY_TIMEOUT_S = 900.0
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]

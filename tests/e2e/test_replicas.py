@@ -27,6 +27,7 @@ from postgres_server import PostgresServer
 
 from controlplane.cli.run import ControlPlane, RunConfig, running
 from controlplane.dataplane.bootstrap import build_bootstrap
+from controlplane.xds.snapshot import Snapshot
 from controlplane.xds.types import LISTENER_TYPE
 
 from .support.envoy import EnvoyProcess, run_envoy
@@ -79,8 +80,15 @@ def acked_lds(plane: ControlPlane) -> str:
 
 
 def versions(plane: ControlPlane) -> dict[str, str]:
+    """The replica's config for NODE: published if the Envoy is connected to it, else what it would publish
+    (each replica generates only the proxies connected to it)."""
     snapshot = plane.cache.get_snapshot(NODE)
-    return snapshot.versions() if snapshot is not None else {}
+    if snapshot is not None:
+        return snapshot.versions()
+    generation = plane.reconciler.unpublished(NODE)
+    if generation is None:
+        return {}
+    return Snapshot.build({t: generation.entries(t) for t in generation.changed_types}).versions()
 
 
 async def start_envoy(stack: AsyncExitStack, plane: ControlPlane, workdir: Path) -> EnvoyProcess:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from builders import dataplane, inbound
 from google.protobuf import wrappers_pb2
 
 from controlplane.errors import StoreUnavailable
@@ -74,7 +76,7 @@ async def test_schema_is_versioned_and_migrated_once(db: Path) -> None:
     for _ in range(2):
         store = await SqliteStore.open(db)
         await store.close()
-    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1, 2, 3]
+    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1, 2, 3, 4]
     revocations = [(row[1], row[2], row[3], row[5]) for row in query(db, "PRAGMA table_info(token_revocations)")]
     assert revocations == [("seq", "INTEGER", 0, 1), ("token_id", "TEXT", 1, 0), ("revoked_at", "TEXT", 1, 0)]
     columns = [(row[1], row[2], row[3], row[5]) for row in query(db, "PRAGMA table_info(resources)")]
@@ -87,6 +89,7 @@ async def test_schema_is_versioned_and_migrated_once(db: Path) -> None:
         ("creation_time", "TEXT", 1, 0),
         ("modification_time", "TEXT", 1, 0),
         ("labels", "TEXT", 1, 0),
+        ("spec_pb", "BLOB", 0, 0),
     ]
 
 
@@ -104,7 +107,7 @@ async def test_a_database_of_the_previous_release_gains_the_revocation_table(db:
         assert await store.revoke_token("a" * 32) is True
     finally:
         await store.close()
-    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1, 2, 3]
+    assert [row[0] for row in query(db, "SELECT version FROM schema_version")] == [1, 2, 3, 4]
 
 
 async def test_database_from_a_newer_control_plane_is_refused(db: Path) -> None:
@@ -175,3 +178,39 @@ async def test_sqlite_never_runs_on_the_event_loop_thread(
     threads = {thread for thread, _ in sql_threads}
     assert threading.get_ident() not in threads
     assert len(threads) == 1  # one dedicated worker owns the connection
+
+
+async def test_specs_are_read_from_the_binary_copy_while_it_matches_the_text(db: Path) -> None:
+    """`spec_pb` (CRC-32 of the text + binary spec) is what a load decodes; `spec` stays the authority: once
+    the text is edited behind the store's back, the stale binary copy is ignored."""
+    store = await SqliteStore.open(db)
+    await store.create(mesh("default", sampling=0.0))
+    created = await store.create(dataplane("web-1", inbounds=[inbound(port=8080, service="web")]))
+    await store.close()
+    ((text, blob),) = query(db, "SELECT spec, spec_pb FROM resources WHERE name = 'web-1'")
+    assert blob[:4] == zlib.crc32(text.encode()).to_bytes(4, "big")
+    assert type(created.spec).FromString(blob[4:]) == created.spec
+    edited = text.replace("8080", "9090")
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE resources SET spec = ? WHERE name = 'web-1'", (edited,))
+    store = await SqliteStore.open(db)
+    try:
+        again = await store.get(created.key)
+        assert [i.port for i in again.spec.networking.inbound] == [9090]  # the text, not the stale blob
+    finally:
+        await store.close()
+
+
+async def test_rows_written_before_the_binary_copy_existed_still_load(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    await store.create(mesh("default", sampling=0.0))
+    created = await store.create(dataplane("web-1", inbounds=[inbound(port=8080, service="web")]))
+    await store.close()
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE resources SET spec_pb = NULL")
+    store = await SqliteStore.open(db)
+    try:
+        assert (await store.get(created.key)).spec == created.spec
+        assert [r.name for r in (await store.list(created.kind)).items] == ["web-1"]
+    finally:
+        await store.close()

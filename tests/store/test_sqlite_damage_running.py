@@ -70,6 +70,7 @@ async def plane(tmp_path: Path) -> AsyncIterator[Plane]:
     checkpoint(db)  # every page in the main file, where the damage goes
     store = await SqliteStore.open(db)
     cache = SnapshotCache()
+    watch = cache.watch("default.dp-7")  # what dp-7's ADS stream holds: only connected proxies are generated
     # A debounce long enough that the reconciler reads a change only after the test has damaged the file.
     reconciler = Reconciler(store, cache, Metrics(), debounce_s=0.3, max_wait_s=1.0, debounce_first_s=0.3)
     task = asyncio.create_task(reconciler.run())
@@ -87,6 +88,7 @@ async def plane(tmp_path: Path) -> AsyncIterator[Plane]:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        watch.close()
         await store.close()
 
 

@@ -85,6 +85,11 @@ class MeshTracePlugin:
                                   spec.get("default") or {}))
         return MeshTraces(tuple(parsed))
 
+    def by_tags(self, prepared: Prepared) -> bool:
+        """Every targetRef kind but `Dataplane` (name, labels) selects by inbound tags."""
+        assert isinstance(prepared, MeshTraces)
+        return not any((p.target_ref or {}).get("kind") == "Dataplane" for p in prepared.policies)
+
     def decide(self, prepared: Prepared, dataplane: Resource) -> Decision:
         assert isinstance(prepared, MeshTraces)
         matched = merge_order([p for p in prepared.policies if selects(p.target_ref, dataplane)],

@@ -64,6 +64,9 @@ class TrafficTracePlugin:
         return TrafficTraces(tuple(sorted(policies, key=lambda policy: policy.name)),
                              MappingProxyType(backends), tracing.default_backend)
 
+    def by_tags(self, prepared: Prepared) -> bool:
+        return True  # selectors match inbound tags; ranking reads only the policies
+
     def decide(self, prepared: Prepared, dataplane: Resource) -> Decision:
         assert isinstance(prepared, TrafficTraces)
         policy = select_traffic_trace(dataplane, prepared.policies)

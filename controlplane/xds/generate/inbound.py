@@ -11,15 +11,10 @@ a lookup, not a rebuild, when its proxy is regenerated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 
-from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.protocol import Protocol, protocol_of
-from controlplane.resources.tags import SERVICE_TAG
 from controlplane.tracing.backend import Direction, HcmSite
 from controlplane.xds import types
 from controlplane.xds.entries import ResourceInterner
@@ -42,21 +37,6 @@ from controlplane.xds.generate.resource_set import ResourceSet
 from controlplane.xds.generate.traced_listener import traced_listener
 
 
-def _inbounds(proxy: Proxy) -> list[tuple[Any, str, int, str]]:
-    """(inbound, service, service port, route name) of every inbound with a service, by port."""
-    inbounds = [
-        inbound for inbound in proxy.dataplane.spec.networking.inbound if inbound.tags.get(SERVICE_TAG)
-    ]
-    shared_routes = _services_with_one_app_port(inbounds)
-    out = []
-    for inbound in sorted(inbounds, key=lambda inbound: inbound.port):
-        service = inbound.tags[SERVICE_TAG]
-        service_port = inbound.service_port or inbound.port
-        route_name = names.inbound_route_name(service, None if service in shared_routes else service_port)
-        out.append((inbound, service, service_port, route_name))
-    return out
-
-
 def inbound_routing_inputs(ctx: MeshContext, proxy: Proxy) -> tuple[object, ...]:
     return (proxy.dataplane,)
 
@@ -66,7 +46,8 @@ def generate_inbound_routing(ctx: MeshContext, proxy: Proxy, cache: ResourceInte
     resources = ResourceSet()
     networking = proxy.dataplane.spec.networking
     ipv6 = ":" in networking.address
-    for inbound, service, service_port, route_name in _inbounds(proxy):
+    for view in proxy.inbounds:
+        inbound, service, service_port, route_name = view.inbound, view.service, view.service_port, view.route_name
         protocol = protocol_of(inbound.tags)
         cluster_name = names.local_cluster_name(service_port)
         app_address = inbound.service_address or networking.address
@@ -89,8 +70,9 @@ def generate_inbound_listeners(ctx: MeshContext, proxy: Proxy, cache: ResourceIn
     """One listener per inbound, traced (HTTP only) under the inbound's or the proxy's service."""
     resources = ResourceSet()
     networking = proxy.dataplane.spec.networking
-    proxy_service = identifying_service(proxy.dataplane.spec)
-    for inbound, service, service_port, route_name in _inbounds(proxy):
+    proxy_service = proxy.identifying_service
+    for view in proxy.inbounds:
+        inbound, service, service_port, route_name = view.inbound, view.service, view.service_port, view.route_name
         protocol = protocol_of(inbound.tags)
         address = inbound.address or networking.address
         tracing = proxy.tracing if protocol.is_http else None
@@ -131,11 +113,3 @@ def _inbound_filter(protocol: Protocol, service_port: int, route_name: str) -> l
         return tcp_proxy_filter(prefix, names.local_cluster_name(service_port))
     hcm = build_hcm(stat_prefix(prefix), rds(route_name))
     return network_filter(types.HTTP_CONNECTION_MANAGER, hcm)
-
-
-def _services_with_one_app_port(inbounds: Sequence[Any]) -> frozenset[str]:
-    """Services whose inbounds all reach one application port, so `inbound:<service>` is unambiguous."""
-    ports: dict[str, set[int]] = {}
-    for inbound in inbounds:
-        ports.setdefault(inbound.tags[SERVICE_TAG], set()).add(inbound.service_port or inbound.port)
-    return frozenset(service for service, service_ports in ports.items() if len(service_ports) == 1)

@@ -21,14 +21,13 @@ from typing import Any, Final
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 
-from controlplane.resources.dataplane import identifying_service
 from controlplane.resources.protocol import Protocol
 from controlplane.tracing.backend import Direction, EffectiveTracing, HcmSite
 from controlplane.xds import types
 from controlplane.xds.entries import ResourceEntry, ResourceInterner
 from controlplane.xds.generate import names
 from controlplane.xds.generate.clusters import build_cluster, eds, http2_upstream
-from controlplane.xds.generate.context import Destination, MeshContext, Proxy, service_of
+from controlplane.xds.generate.context import Destination, MeshContext, Proxy
 from controlplane.xds.generate.endpoints import build_load_assignment
 from controlplane.xds.generate.hcm import build_hcm, build_route_configuration, rds, stat_prefix
 from controlplane.xds.generate.listeners import (
@@ -47,38 +46,27 @@ from controlplane.xds.generate.traced_listener import traced_listener
 DEFAULT_OUTBOUND_ADDRESS: Final = "127.0.0.1"
 
 
-def _outbounds(proxy: Proxy) -> list[tuple[Any, str]]:
-    """(outbound, service) of every outbound, by address and port."""
-    out = []
-    for outbound in sorted(proxy.dataplane.spec.networking.outbound, key=lambda o: (o.address, o.port)):
-        service = service_of(outbound.tags)
-        if not service:
-            raise ValueError(f"outbound on port {outbound.port} has no kuma.io/service tag")
-        out.append((outbound, service))
-    return out
-
-
 def destination_inputs(ctx: MeshContext, proxy: Proxy) -> tuple[object, ...]:
-    return (proxy.dataplane, *(ctx.destination(service) for _, service in _outbounds(proxy)))
+    return (proxy.dataplane, *(ctx.destination(service) for _, service in proxy.outbounds))
 
 
 def generate_destinations(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
     """The cluster, endpoints and (HTTP) route of every service the proxy reaches."""
     resources = ResourceSet()
-    for _, service in _outbounds(proxy):
+    for _, service in proxy.outbounds:
         _add_destination(resources, cache, ctx.destination(service))
     return resources
 
 
 def outbound_listener_inputs(ctx: MeshContext, proxy: Proxy) -> tuple[object, ...]:
-    return (proxy.dataplane, proxy.tracing, *(ctx.protocol(service) for _, service in _outbounds(proxy)))
+    return (proxy.dataplane, proxy.tracing, *(ctx.protocol(service) for _, service in proxy.outbounds))
 
 
 def generate_outbound_listeners(ctx: MeshContext, proxy: Proxy, cache: ResourceInterner) -> ResourceSet:
     """One listener per outbound, traced (HTTP destinations only) under the proxy's identifying service."""
     resources = ResourceSet()
-    source = identifying_service(proxy.dataplane.spec)
-    for outbound, service in _outbounds(proxy):
+    source = proxy.identifying_service
+    for outbound, service in proxy.outbounds:
         destination = ctx.destination(service)
         listener = _outbound_listener(cache, proxy.tracing, outbound, destination, source)
         resources.add(listener)

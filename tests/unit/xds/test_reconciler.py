@@ -2,7 +2,8 @@
 
 Runs the real reconciler task against a MemoryStore and a real SnapshotCache; an observer records which
 proxies got a new snapshot and counts the passes, so each test asserts the exact set of affected proxies
-and waits for "the pass that follows this change" instead of for time to pass.
+and waits for "the pass that follows this change" instead of for time to pass. Proxies are generated only
+while connected, so the harness holds a cache watch (what an ADS stream holds) for each topology proxy.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Harness:
         """Store changes consumed by each pass after the initial one."""
         self.reconciler = Reconciler(self.store, self.cache, Metrics(), debounce_s=debounce_s, max_wait_s=max_wait_s,
                                      debounce_first_s=debounce_first_s, observers=(self,))
+        self.watches = {node: self.cache.watch(node) for node in CONNECTED}
 
     def on_published(self, node: str, snapshot: Snapshot, started: float) -> None:
         self.published.append(node)
@@ -66,6 +68,9 @@ class Harness:
         self._consumed = sum(self.passes)
 
     _consumed = 0
+
+
+CONNECTED = ("default.backend-1", "default.web-1", "default.other-1")
 
 
 def topology() -> list[Resource]:
@@ -187,3 +192,37 @@ async def test_store_outage_keeps_snapshots_and_recovers(harness: Harness) -> No
     harness.store.down = False
     await harness.until(lambda: len(harness.published) == 3, timeout=10)
     assert sorted(harness.published) == ["default.backend-1", "default.other-1", "default.web-1"]
+
+
+async def test_a_proxy_that_is_not_connected_is_decided_but_not_generated(harness: Harness) -> None:
+    harness.watches.pop("default.other-1").close()
+    await harness.store.create(traffic_trace())
+    await harness.settle()
+    assert harness.cache.get_snapshot("default.other-1") is None  # stale: dropped, not regenerated
+    record = harness.reconciler.records["default.other-1"]
+    assert (record.generation, record.policies.tracing is not None) == (None, True)
+    generation = harness.reconciler.unpublished("default.other-1")  # what inspection shows meanwhile
+    assert generation is not None and [n.traced for n in generation.listeners] == [True]
+
+
+async def test_a_proxy_that_connects_gets_its_first_snapshot_on_demand(harness: Harness) -> None:
+    await harness.store.create(dataplane("late-1", inbounds=[inbound(port=8083, service="late")]))
+    await harness.settle()
+    assert harness.cache.get_snapshot("default.late-1") is None
+    harness.published.clear()
+    watch = harness.cache.watch("default.late-1")  # an ADS stream opens
+    await asyncio.wait_for(watch.wait(), 3)  # woken by its first snapshot, no store change needed
+    assert harness.published == ["default.late-1"]
+    assert harness.cache.get_snapshot("default.late-1") is not None
+
+
+async def test_a_reconnecting_proxy_gets_the_config_it_missed(harness: Harness) -> None:
+    before = harness.cache.get_snapshot("default.web-1")
+    harness.watches.pop("default.web-1").close()  # web-1 disconnects, then sampling changes mesh-wide
+    await harness.store.create(traffic_trace())
+    await harness.settle()
+    watch = harness.cache.watch("default.web-1")
+    await asyncio.wait_for(watch.wait(), 3)
+    after = harness.cache.get_snapshot("default.web-1")
+    assert after is not None and before is not None and not after.same_content(before)
+    assert after.check_consistent(None) == []
