@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.driver import Harness, Options
 from bench.processes import load_average, machine
-from bench.report import Progress, group_table, summary_table, write_json
+from bench.report import Progress, group_table, stats_ingest_lines, summary_table, write_json
 from bench.scenarios import SCENARIOS
 from bench.workload import generate_workload
 from controlplane.observability import configure_logging
@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--idle-seconds", type=float, default=20.0, help="S1 measurement window")
     run.add_argument("--spread", type=float, default=10.0, help="S4 reconnect window (0 = all at once)")
     run.add_argument("--profile", type=Path, default=None, help="py-spy collapsed stacks of the CP to FILE")
+    run.add_argument("--stats-interval", type=float, default=0.0,
+                     help="every proxy also streams stats to the CP's metrics service this often (s; 0 = off)")
     run.add_argument("--no-pin", action="store_true", help="do not pin CP to CPU 0 and clients to CPU 1")
     run.add_argument("--cp-allocator", choices=("pymalloc", "malloc"), default="pymalloc",
                      help="the control plane's PYTHONMALLOC (malloc gives memory back after streams close)")
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                           rounds=args.rounds, instances=args.instances, reach=args.reach, seed=args.seed,
                           client_processes=args.client_processes, debounce_s=args.debounce,
                           idle_s=args.idle_seconds, spread_s=args.spread, pin=not args.no_pin,
-                          profile=args.profile, allocator=args.cp_allocator)
+                          profile=args.profile, allocator=args.cp_allocator, stats_interval_s=args.stats_interval)
         workload = generate_workload(n, instances=args.instances, reach=args.reach, seed=args.seed)
         load_before = load_average()
         progress.phase(f"{args.scenario} N={n} mode={args.mode} load={load_before}")
@@ -75,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                         "wall_s": round(time.perf_counter() - began, 1),
                         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])})
     print(summary_table(results))
-    groups = group_table(results)
-    if groups:
-        print(groups)
+    for extra in (group_table(results), stats_ingest_lines(results)):
+        if extra:
+            print(extra)
     if args.json:
         write_json(args.json, results)
     return 0 if all(r.get("pushes_ok") for r in results) else 1

@@ -23,6 +23,7 @@ from typing import Any, Final
 import grpc
 
 from bench.ads_stream import AdsClient, Record
+from bench.stats_reporter import Reporters
 from controlplane.xds import grpc_wakeup
 
 STREAMS_PER_CHANNEL: Final = 50
@@ -46,6 +47,7 @@ class Fleet:
         self.opened = 0
         self._channel_seq = 0
         self._wakeup_drained = False
+        self.reporters = Reporters()
 
     def channel_for(self, server: int, index: int) -> grpc.aio.Channel:
         group = index // STREAMS_PER_CHANNEL
@@ -102,7 +104,8 @@ class Fleet:
 
     def stats(self) -> dict[str, int]:
         return {"opened": self.opened, "errors": self.errors,
-                "streams": sum(len(c) for c in self.clients.values())}
+                "streams": sum(len(c) for c in self.clients.values()),
+                "stats_reports": self.reporters.sent, "stats_errors": self.reporters.errors}
 
 
 async def _serve(conn: Connection) -> None:
@@ -122,7 +125,13 @@ async def _serve(conn: Connection) -> None:
             (fleet.nacks.add if on else fleet.nacks.discard)((server, index, code))
         elif command == "stats":
             conn.send(("stats", fleet.stats()))
+        elif command == "report":
+            fleet.reporters.start(*args)
+        elif command == "unreport":
+            await fleet.reporters.stop()
+            conn.send(("unreported", fleet.stats()))
         elif command == "stop":
+            await fleet.reporters.stop()
             await asyncio.sleep(2 * FLUSH_EVERY_S)
             for server in list(fleet.clients):
                 await fleet.drop(server, 0, False)
@@ -177,6 +186,18 @@ class ClientPool:
         for i, conn in enumerate(self._conns):
             mine = nodes[i::len(self._conns)]
             conn.send(("connect", server, target, mine, delta, ramp_s))
+
+    def report(self, target: str, nodes: list[tuple[int, str]], interval_s: float, outbounds: int) -> None:
+        """Start a simulated stats sink per node (bench/stats_reporter.py), spread over the processes."""
+        for i, conn in enumerate(self._conns):
+            conn.send(("report", target, nodes[i::len(self._conns)], interval_s, outbounds))
+
+    async def unreport(self) -> None:
+        """Close every simulated stats sink (the ADS streams stay); returns once every process has."""
+        for conn in self._conns:
+            conn.send(("unreport",))
+        for _ in self._conns:
+            await self._replies.get()
 
     def owner(self, index: int) -> Connection:
         return self._conns[index % len(self._conns)]

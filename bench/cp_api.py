@@ -47,6 +47,24 @@ class ControlPlaneApi:
                 await self.put(doc)
         await asyncio.gather(*(put(d) for d in ordered[1:]))
 
+    async def counter(self, name: str) -> float:
+        """A label-less counter of the control plane's `/metrics` (e.g. `stats_reports_total`), 0 if absent."""
+        async with self.session.get(self.base + "/metrics") as response:
+            text = await response.text()
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == name:
+                return float(value)
+        return 0.0
+
+    async def wait_counter(self, name: str, at_least: float, timeout: float) -> None:
+        """Until `counter(name)` reaches `at_least`; RuntimeError after `timeout` seconds."""
+        deadline = time.perf_counter() + timeout
+        while (value := await self.counter(name)) < at_least:
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{name} is {value:g} after {timeout:g} s, expected at least {at_least:g}")
+            await asyncio.sleep(0.5)
+
     async def sample_latency(self, lag: list[float]) -> None:
         """API round-trip every 20 ms while a change runs: a stand-in for event-loop lag (no CP hook)."""
         while True:

@@ -36,6 +36,7 @@ import aiohttp
 from bench.ads_stream import Record
 from bench.clients import ClientPool
 from bench.cp_api import ControlPlaneApi
+from bench.idle import STATS_REPORTS, IdleProbe
 from bench.measure import (
     CP,
     FLOOR,
@@ -78,6 +79,7 @@ class Options:
     no_floor: bool = False
     profile: Path | None = None
     allocator: str = "pymalloc"
+    stats_interval_s: float = 0.0  # > 0: every proxy also reports stats this often (bench/stats_reporter.py)
 
 
 class Harness:
@@ -181,6 +183,8 @@ class Harness:
     async def _run_plan(self, plan: Plan, base_docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         memory = self._memory("empty")
         result = await self._load_and_connect(base_docs, memory)
+        if self.o.stats_interval_s > 0:
+            await self._start_reporters(result)
         if self.envoy_specs:
             self.progress.phase(f"starting {len(self.envoy_specs)} real Envoys")
             await self.envoys.start(self.envoy_specs, self.cp.xds_port, self.o.mode == "delta", self.configs[0])
@@ -194,6 +198,16 @@ class Harness:
         result.update(self._rss_per_proxy(memory))
         result["client_stats"] = await self.pool.stats()
         return result
+
+    async def _start_reporters(self, result: dict[str, Any]) -> None:
+        """Every proxy's simulated stats sink to the CP (the floor serves no metrics service); measuring
+        starts once the CP has read a first report of every one."""
+        interval, n = self.o.stats_interval_s, len(self.nodes)
+        self.progress.phase(f"starting {n} stats reporters, a report every {interval:g} s each")
+        first = await self.api.counter(STATS_REPORTS)
+        self.pool.report(f"127.0.0.1:{self.cp.xds_port}", list(enumerate(self.nodes)), interval, self.o.reach)
+        await self.api.wait_counter(STATS_REPORTS, first + n, timeout=3 * interval + 30)
+        result["stats_interval_s"] = interval
 
     def _memory(self, stage: str) -> dict[str, int]:
         return {f"cp_{stage}_kb": rss_kb(self.pids[CP]), f"floor_{stage}_kb": rss_kb(self.pids[FLOOR])}
@@ -339,18 +353,10 @@ class Harness:
     # -- idle (S1) and storm (S4) --
 
     async def _idle(self) -> dict[str, Any]:
-        o = self.o
         await asyncio.sleep(2.0)
-        self.progress.phase(f"S1: measuring idle CPU for {o.idle_s:g} s with {len(self.nodes)} streams per server")
-        before = {s: cpu_seconds(p) for s, p in self.pids.items()}
-        counts = {s: len(self.tracker.records[s]) for s in self.pids}
-        await asyncio.sleep(o.idle_s)
-        cpu = {s: cpu_seconds(p) - before[s] for s, p in self.pids.items()}
-        pushes = {s: len(self.tracker.records[s]) - counts[s] for s in self.pids}
-        return {"idle_cpu_pct": round(100 * cpu[CP] / o.idle_s, 2),
-                "floor_idle_cpu_pct": round(100 * cpu[FLOOR] / o.idle_s, 2),
-                "idle_pushes": pushes[CP], "pushes_ok": pushes[CP] == 0 and pushes[FLOOR] == 0,
-                "cpu_s": round(cpu[CP], 3)}
+        probe = IdleProbe(self.pids, self.tracker, self.api, self.pool, self.progress, self.o.idle_s,
+                          reporting=self.o.stats_interval_s > 0)
+        return await probe.run(len(self.nodes))
 
     async def _disconnect(self, memory: dict[str, int]) -> dict[str, Any]:
         """After S1: does dropping every stream give the memory back (no per-proxy leak)?"""

@@ -80,6 +80,18 @@ def summary_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def stats_ingest_lines(results: Sequence[dict[str, Any]]) -> str:
+    """S1 with `--stats-interval`: what ingesting the reports cost (bench/idle.py); "" for other runs."""
+    lines = []
+    for r in results:
+        if "stats_ingest_cpu_pct" in r:
+            lines.append(f"stats ingest, N={r['proxies']}, a report every {r['stats_interval_s']:g} s: "
+                         f"{r['stats_ingest_cpu_pct']} % of one core (idle {r['idle_cpu_pct']} % with the reports, "
+                         f"{r['idle_cpu_pct_without_reports']} % without), {r['stats_reports_ingested']} reports "
+                         f"read, {r['stats_us_per_report']} µs per report")
+    return "\n".join(lines)
+
+
 def group_table(results: Sequence[dict[str, Any]]) -> str:
     """Per-group rows and the per-round comparisons of a grouped scenario (S2t); "" for the others."""
     lines = []

@@ -12,6 +12,7 @@ from google.protobuf import json_format
 from controlplane.policies.plugin import Decision
 from controlplane.policies.plugins import ProxyPolicies
 from controlplane.policies.traffictrace.api import TRAFFIC_TRACE
+from controlplane.spans.verdict import NO_MATCHING_POLICY, untargeted_message
 from controlplane.tracing.backend import CustomTag
 from controlplane.xds.inspect import DataplaneView, XdsView
 from controlplane.xds.types import ADS_ORDER
@@ -50,12 +51,11 @@ def tracing_summary(policies: ProxyPolicies) -> dict[str, object]:
     tt_name = traffic_trace.matched[-1] if traffic_trace is not None and traffic_trace.matched else None
     decision = policies.applied
     if decision is None:
-        kinds = " or ".join(d.kind for d in decisions)
         if len(decisions) == 1:
             return {"enabled": False, "trafficTrace": tt_name, "backend": decisions[0].backend or None,
                     "reason": decisions[0].reason or None, "message": decisions[0].message}
-        return {"enabled": False, "trafficTrace": None, "backend": None, "reason": "no_matching_policy",
-                "message": f"no {kinds} targets this dataplane"}
+        return {"enabled": False, "trafficTrace": None, "backend": None, "reason": NO_MATCHING_POLICY,
+                "message": untargeted_message(decisions)}
     summary = _decision_summary(decision, tt_name)
     displaced = [{"kind": d.kind, "name": d.matched[-1],
                   "message": f"{d.kind} {d.matched[-1]} not applied: {decision.kind} {decision.matched[-1]} "

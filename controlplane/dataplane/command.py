@@ -14,10 +14,12 @@ from controlplane.cli.bootstrap import (
     parse_cp_address,
     read_ca_cert,
     read_token_file,
+    stats_flush_interval_option,
     token_file_option,
 )
 from controlplane.cli.client import api_url_option
 from controlplane.cli.sources import parse_vars, read_sources
+from controlplane.dataplane.bootstrap import StatsReporting
 from controlplane.dataplane.envoy import EnvoyFailed, EnvoyNotFound, exit_status, find_envoy
 from controlplane.dataplane.runner import DataplaneRun, run_dataplane
 from controlplane.observability import LOG_FORMATS, configure_logging
@@ -45,8 +47,10 @@ def dataplane() -> None:
 @click.option("--envoy-log-level", type=click.Choice(["trace", "debug", "info", "warning", "error"]),
               default="info", show_default=True)
 @click.option("--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True)
+@stats_flush_interval_option
 def run(path: str, variables: tuple[str, ...], cp_address: str, token_file: Path | None, api_url: str,
-        envoy_path: str | None, admin_port: int, delta: bool, envoy_log_level: str, log_format: str) -> None:
+        envoy_path: str | None, admin_port: int, delta: bool, envoy_log_level: str, log_format: str,
+        stats_flush_s: float) -> None:
     """Register the Dataplane, run Envoy for it until it exits or is signalled, then deregister it.
 
     --token-file: the dataplane token Envoy presents to the ADS server; --ca-cert-file: TLS to the control
@@ -64,7 +68,7 @@ def run(path: str, variables: tuple[str, ...], cp_address: str, token_file: Path
         raise click.ClickException(str(exc)) from None
     configure_logging(log_format, "debug" if envoy_log_level in ("trace", "debug") else "info")
     config = DataplaneRun(resources[0], api_url, cp_host, cp_port, envoy, admin_port, delta, envoy_log_level,
-                          token=token, ca_cert_pem=ca_cert)
+                          token=token, ca_cert_pem=ca_cert, stats=StatsReporting(flush_interval_s=stats_flush_s))
     try:
         status = asyncio.run(run_dataplane(config))
     except asyncio.CancelledError:

@@ -15,6 +15,7 @@ saw the request fail). Pure: times are given, never read.
 
 from __future__ import annotations
 
+import operator
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ class Outcome:
 
 def counters(counts: Counts) -> tuple[float, ...]:
     """The cumulative fields of `counts` (`COUNTERS`), in order."""
-    return cast(tuple[float, ...], tuple(counts)[:_N])
+    return cast(tuple[float, ...], counts[:_N])
 
 
 def with_counters(values: Iterable[float], gauges: Counts) -> Counts:
@@ -57,12 +58,12 @@ def with_counters(values: Iterable[float], gauges: Counts) -> Counts:
 
 
 def delta(newer: Counts, older: Counts) -> Counts:
-    """Counter differences (gauges and flags from `newer`)."""
-    return with_counters((a - b for a, b in zip(counters(newer), counters(older), strict=True)), newer)
+    """Counter differences (gauges and flags from `newer`). `map` with `operator`: once per report per proxy."""
+    return with_counters(map(operator.sub, counters(newer), counters(older)), newer)
 
 
 def is_reset(newer: Counts, older: Counts) -> bool:
-    return any(a < b for a, b in zip(counters(newer), counters(older), strict=True))
+    return any(map(operator.lt, counters(newer), counters(older)))
 
 
 def outcome(d: Counts) -> Outcome:
@@ -116,7 +117,7 @@ class ProxyFlow:
         if previous is None:
             return None
         d = delta(counts, previous.counts)
-        self.totals = with_counters((a + b for a, b in zip(counters(self.totals), counters(d), strict=True)), counts)
+        self.totals = with_counters(map(operator.add, counters(self.totals), counters(d)), counts)
         result = outcome(d)
         if result.accepted > 0 or (d.spans_sent > 0 and not result.reports):
             self.last_accepted_at = at

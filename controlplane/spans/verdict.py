@@ -25,6 +25,7 @@ newest active interval, not the best one, decides, so an outage shows from its f
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -153,8 +154,19 @@ def _not_traced(policies: ProxyPolicies | None) -> Verdict:
     if policies is None:
         return Verdict(State.NOT_TRACED, "the control plane has not generated this dataplane's configuration yet",
                        reason="pending")
-    decision: Decision | None = policies.applied or (policies.decisions[-1] if policies.decisions else None)
+    decision: Decision | None = policies.applied
+    if decision is None and len(policies.decisions) > 1:
+        return Verdict(State.NOT_TRACED, untargeted_message(policies.decisions), reason=NO_MATCHING_POLICY)
+    decision = decision or (policies.decisions[0] if policies.decisions else None)
     if decision is None:
         return Verdict(State.NOT_TRACED, "no tracing policy kind is installed", reason="no_policy")
     return Verdict(State.NOT_TRACED, decision.message or "tracing is off", kind=decision.kind,
                    reason=decision.reason or None, backend=decision.backend or None)
+
+
+NO_MATCHING_POLICY: Final = "no_matching_policy"
+
+
+def untargeted_message(decisions: Sequence[Decision]) -> str:
+    """Why a proxy no policy of any kind targets is not traced (`inspect dataplane` says the same)."""
+    return f"no {' or '.join(d.kind for d in decisions)} targets this dataplane"

@@ -59,19 +59,22 @@ class GhostWatch:
         self._clock = clock
         self._grace_s = grace_s
         self._logged: set[str] = set()
+        self._parsed: dict[str, NodeId | None] = {}
+        """Node id → parsed, for the connected nodes (checked every second: parse each once)."""
 
     def ghosts(self, *, with_grace: bool = True) -> list[Ghost]:
         """Connected nodes whose Dataplane does not exist, sorted by node id."""
         now = self._clock()
         found = []
-        for node_id in self._status.connected_nodes():
-            node = _parse(node_id)
+        connected = self._status.connected_nodes()
+        if len(self._parsed) > 2 * len(connected) + 1000:
+            self._parsed = {n: self._parsed[n] for n in connected if n in self._parsed}
+        for node_id in connected:
+            node = self._parsed[node_id] if node_id in self._parsed else self._parsed.setdefault(node_id, _parse(node_id))
+            if node is None or self._world.get(ResourceKey(DATAPLANE, node.mesh, node.name)) is not None:
+                continue
             since = self._status.first_connect_time(node_id)
-            if node is None or since is None:
-                continue
-            if self._world.get(ResourceKey(DATAPLANE, node.mesh, node.name)) is not None:
-                continue
-            if with_grace and now - since < self._grace_s:
+            if since is None or (with_grace and now - since < self._grace_s):
                 continue
             found.append(Ghost(node_id, node.mesh, node.name, since))
         return found

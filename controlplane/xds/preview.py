@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from controlplane.policies.plugins import ProxyPolicies
 from controlplane.resources.dataplane import DATAPLANE
 from controlplane.resources.model import Resource, ResourceKey
+from controlplane.spans.verdict import untargeted_message
 from controlplane.tracing.backend import CustomTag, Sampling
 from controlplane.xds.entries import ResourceInterner
 from controlplane.xds.generate.context import MeshContext, build_mesh_context, build_proxy, service_of
@@ -119,6 +120,8 @@ def _listeners(group: MeshResources, names: Iterable[str], interner: ResourceInt
 def summarize(policies: ProxyPolicies) -> TracingSummary:
     applied = policies.applied
     tracing = policies.tracing
+    if applied is None and len(policies.decisions) > 1:
+        return TracingSummary(None, None, None, None, (), untargeted_message(policies.decisions))
     if applied is None or tracing is None:
         decision = applied or (policies.decisions[-1] if policies.decisions else None)
         policy = f"{decision.kind} {decision.matched[-1]}" if decision is not None and decision.matched else None

@@ -150,8 +150,8 @@ async def test_span_verdicts_of_a_dataplane_and_of_a_mesh(cp: Client) -> None:
     await cp.put(MESH, dataplane("web-1", 20001))
     _, off = await cp.call("GET", "/meshes/default/dataplanes/web-1/spans")
     assert off == {"dataplane": {"mesh": "default", "name": "web-1"}, "spans": [
-        {"verdict": "not traced", "message": "no TrafficTrace selects this dataplane", "backend": None, "type": None,
-         "policyKind": "TrafficTrace", "reason": "no_matching_policy", "asOf": None, "lastSeen": None,
+        {"verdict": "not traced", "message": "no MeshTrace or TrafficTrace targets this dataplane", "backend": None,
+         "type": None, "policyKind": None, "reason": "no_matching_policy", "asOf": None, "lastSeen": None,
          "lastReport": None}]}
     await cp.put(TRACE)
 
@@ -191,7 +191,8 @@ async def test_dry_run_validates_a_batch_as_a_unit_and_lists_the_changes(cp: Cli
     assert change == {"mesh": "default", "dataplane": "web-1", "changed": ["policy", "backend", "sampling",
                                                                             "tracedListeners"],
                       "before": {"policy": None, "backend": None, "type": None, "sampling": None, "tags": [],
-                                 "reason": "no TrafficTrace selects this dataplane", "tracedListeners": []},
+                                 "reason": "no MeshTrace or TrafficTrace targets this dataplane",
+                                 "tracedListeners": []},
                       "after": {"policy": "TrafficTrace all", "backend": "jaeger", "type": "zipkin", "sampling": {},
                                 "tags": [], "tracedListeners": ["inbound:127.0.0.1:20001"]}}
     assert (await cp.call("GET", "/meshes/other"))[0] == 404  # nothing was written

@@ -82,6 +82,21 @@ def test_output_file_with_yaml_boolean_lookalikes_passes_envoy_validate(server: 
     assert validated.returncode == 0, validated.stdout + validated.stderr
 
 
+def test_stats_flush_interval_is_envoys_and_bounded(server: Server) -> None:
+    """How often Envoy reports to the stats sink: Envoy's 5 s by default, the option's value, or refused."""
+    flushes = []
+    for extra in ((), ("--stats-flush-interval", "15")):
+        result = run_cli("bootstrap", "-m", "default", "--name", "backend-1", *extra, url=server.url)
+        assert result.returncode == 0, result.stderr
+        flushes.append(yaml.safe_load(result.stdout)["stats_flush_interval"])
+    assert flushes == ["5s", "15s"]
+    refused = run_cli("bootstrap", "-m", "default", "--name", "backend-1", "--stats-flush-interval", "0.5",
+                      url=server.url)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.splitlines()[-1] == ("Error: Invalid value for '--stats-flush-interval': 0.5 is not in the "
+                                               "range 1.0<=x<=300.0.")
+
+
 def test_missing_dataplane_is_a_clear_error(server: Server) -> None:
     result = run_cli("bootstrap", "--mesh", "default", "--name", "nope", url=server.url)
     assert result.returncode == 1

@@ -54,3 +54,17 @@ def test_bench_run_passes_its_correctness_checks(tmp_path: Path, scenario: str, 
         assert result["proxies"] == 50
         assert result["mode"] == "sotw"
         assert result["pushes_ok"] is True, result.get("problems")
+
+
+def test_idle_run_with_simulated_stats_sinks_reports_what_their_ingest_costs(tmp_path: Path) -> None:
+    """S1 with `--stats-interval`: every proxy streams reports to the control plane's metrics service, the
+    control plane reads them (its own counter), and the run reports the idle CPU with and without them."""
+    (result,) = run_bench(tmp_path / "result.json", "--scenario", "S1", "--idle-seconds", "2", "--stats-interval", "1")
+    assert result["pushes_ok"] is True
+    assert result["stats_interval_s"] == 1.0
+    for key in ("idle_cpu_pct", "idle_cpu_pct_without_reports", "stats_ingest_cpu_pct", "stats_us_per_report"):
+        assert isinstance(result[key], int | float), (key, result)
+    sent, errors = result["client_stats"]["stats_reports"], result["client_stats"]["stats_errors"]
+    assert errors == 0
+    # Every sink reported before the window opened; in it, the control plane read reports the sinks sent.
+    assert sent >= 50 + result["stats_reports_ingested"] and result["stats_reports_ingested"] > 0, result

@@ -118,8 +118,8 @@ async def app() -> AsyncIterator[DemoService]:
     await service.stop()
 
 
-async def start_runner(plane: ControlPlane, app: DemoService, tmp_path: Path, xds_port: int) -> tuple[
-        asyncio.subprocess.Process, Path]:
+async def start_runner(plane: ControlPlane, app: DemoService, tmp_path: Path, xds_port: int,
+                       *options: str) -> tuple[asyncio.subprocess.Process, Path]:
     (tmp_path / "dataplane.yaml").write_text(DATAPLANE_YAML)
     await put(f"http://{HOST}:{plane.api_port}", {"type": "Mesh", "name": "default"})
     log_path = tmp_path / "runner.log"
@@ -127,7 +127,8 @@ async def start_runner(plane: ControlPlane, app: DemoService, tmp_path: Path, xd
         process = await asyncio.create_subprocess_exec(
             CONTROLPLANE, "dataplane", "run", "-f", str(tmp_path / "dataplane.yaml"), "--var", "name=backend-1",
             "--var", f"port={free_port()}", "--var", f"app={app.port}", "--cp-address", f"{HOST}:{xds_port}",
-            "--api-url", f"http://{HOST}:{plane.api_port}", stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+            "--api-url", f"http://{HOST}:{plane.api_port}", *options, stdin=asyncio.subprocess.DEVNULL, stdout=log,
+            stderr=log)
     return process, log_path
 
 
@@ -168,7 +169,7 @@ async def test_config_dump_is_the_envoys_own_and_matches_the_published_versions(
     plane: ControlPlane, app: DemoService, tmp_path: Path
 ) -> None:
     api = f"http://{HOST}:{plane.api_port}"
-    process, log = await start_runner(plane, app, tmp_path, plane.xds_port)
+    process, log = await start_runner(plane, app, tmp_path, plane.xds_port, "--stats-flush-interval", "2")
     try:
         await wait_log(log, f"connected to ADS at {HOST}:{plane.xds_port}", TIMEOUT_S)
         await eventually(lambda: plane_acked(plane, "default.backend-1"), timeout=TIMEOUT_S,
@@ -182,7 +183,8 @@ async def test_config_dump_is_the_envoys_own_and_matches_the_published_versions(
         snapshot = plane.cache.get_snapshot("default.backend-1")
         assert snapshot is not None
         assert versions == {snapshot.version("type.googleapis.com/envoy.config.listener.v3.Listener")}
-        assert dump["configs"][0]["bootstrap"]["node"]["id"] == "default.backend-1"
+        bootstrap = dump["configs"][0]["bootstrap"]
+        assert (bootstrap["node"]["id"], bootstrap["stats_flush_interval"]) == ("default.backend-1", "2s")
         stats = await cli(api, "inspect", "dataplane", "backend-1", "--type", "stats")
         assert "control_plane.connected_state: 1" in stats.splitlines()
         clusters = await cli(api, "inspect", "dataplane", "backend-1", "--type", "clusters")

@@ -15,9 +15,10 @@ from typing import Any, Final
 import pytest
 
 from .conftest import STATS_FLUSH_S
-from .support.collectors import DatadogAgent, ZipkinCollector
+from .support.collectors import DatadogAgent, OtlpCollector, ZipkinCollector
 from .support.plane import Api, Sidecar, StartSidecar, Topology, send, wait_streams_done
 from .support.waiting import eventually
+from .test_meshtrace import MESH, otel_meshtrace
 from .test_tracing import (
     DOCS_DATADOG_MESH,
     DOCS_TRAFFIC_TRACE,
@@ -189,3 +190,33 @@ async def test_datadog_agent_up_is_flowing_counted_in_reports(
         block = await spans_of(api, web.name)
         assert (block["verdict"], block["backend"], block["type"]) == ("flowing", "datadog-collector", "datadog")
         assert block["totals"]["spansSent"] == 0 and block["message"].startswith("the collector accepted")
+
+
+BACKEND_OFF: Final = {"type": "MeshTrace", "mesh": "default", "name": "backend-off", "spec": {
+    "targetRef": {"kind": "MeshService", "name": "backend"}, "default": {"backends": []}}}
+"""Kuma's way to exclude a service from a mesh-wide MeshTrace: a more specific one with no backend."""
+
+
+@pytest.mark.envoy_versions  # the OpenTelemetry tracer and meshtrace cluster stats, in the oldest Envoy too
+async def test_meshtrace_verdicts_collector_stopped_and_a_proxy_excluded_by_empty_backends(
+    api: Api, topology: Topology, sidecars: StartSidecar
+) -> None:
+    """The verdicts are generic over policy kinds: under MeshTrace (OpenTelemetry over gRPC, the docs' example)
+    web's spans flow, its collector stopped is `collector unreachable` and back `flowing` once it restarts;
+    backend, excluded by a MeshTrace with `backends: []`, is `not traced` with that policy's reason."""
+    async with OtlpCollector() as otlp:
+        mesh_wide = otel_meshtrace(otlp.endpoint, "mesh-wide", {"kind": "Mesh"})
+        backend, web = await start_topology(api, topology, sidecars, MESH, mesh_wide, BACKEND_OFF)
+        excluded = await spans_of(api, backend.name)
+        assert excluded == {"verdict": "not traced", "message": "MeshTrace backend-off sets `backends: []`: tracing is off",
+                            "backend": None, "type": None, "policyKind": "MeshTrace", "reason": "backends_empty",
+                            "asOf": None, "lastSeen": None, "lastReport": None}, excluded
+        block = await traffic_until(api, topology.outbound_url, web.name, "flowing", SETTLE_S)
+        assert (block["policyKind"], block["type"]) == ("MeshTrace", "opentelemetry"), block
+        await otlp.stop()
+        block = await traffic_until(api, topology.outbound_url, web.name, "collector unreachable", TWO_INTERVALS_S + 1.0)
+        assert "connection failure" in block["message"], block
+        assert block["perMinute"]["dropped"] > 0, block
+        await otlp.start()  # same ports: the collector cluster's endpoint is unchanged
+        await traffic_until(api, topology.outbound_url, web.name, "flowing", TWO_INTERVALS_S + 1.0)
+        assert (await spans_of(api, backend.name))["verdict"] == "not traced"

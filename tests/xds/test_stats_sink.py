@@ -47,9 +47,8 @@ async def sink() -> AsyncIterator[Sink]:
 
 def report(spans: float, node: str | None = None) -> em.StreamMetricsMessage:
     message = em.StreamMetricsMessage(envoy_metrics=[
-        em.MetricFamily(name="tracing.zipkin.spans_sent", type=em.COUNTER, metric=[em.Metric(counter=em.Counter(value=spans))]),
-        em.MetricFamily(name="http.web.downstream_rq_total", type=em.COUNTER,
-                        metric=[em.Metric(counter=em.Counter(value=spans))])])
+        em.MetricFamily(name=name, type=em.COUNTER, metric=[em.Metric(counter=em.Counter(value=spans))]).SerializeToString()
+        for name in ("tracing.zipkin.spans_sent", "http.web.downstream_rq_total")])
     if node is not None:
         message.identifier.node = base_pb2.Node(id=node, cluster="web").SerializeToString()
     return message

@@ -24,31 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x65nvoy_metrics.proto\x12\x1c\x63ontrolplane.envoymetrics.v1\"\xc8\x01\n\x14StreamMetricsMessage\x12Q\n\nidentifier\x18\x01 \x01(\x0b\x32=.controlplane.envoymetrics.v1.StreamMetricsMessage.Identifier\x12\x41\n\renvoy_metrics\x18\x02 \x03(\x0b\x32*.controlplane.envoymetrics.v1.MetricFamily\x1a\x1a\n\nIdentifier\x12\x0c\n\x04node\x18\x01 \x01(\x0c\"\x17\n\x15StreamMetricsResponse\"(\n\tLabelPair\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x16\n\x05Gauge\x12\r\n\x05value\x18\x01 \x01(\x01\"\x18\n\x07\x43ounter\x12\r\n\x05value\x18\x01 \x01(\x01\"\x18\n\x07Untyped\x12\r\n\x05value\x18\x01 \x01(\x01\"\xfa\x01\n\x06Metric\x12\x36\n\x05label\x18\x01 \x03(\x0b\x32\'.controlplane.envoymetrics.v1.LabelPair\x12\x32\n\x05gauge\x18\x02 \x01(\x0b\x32#.controlplane.envoymetrics.v1.Gauge\x12\x36\n\x07\x63ounter\x18\x03 \x01(\x0b\x32%.controlplane.envoymetrics.v1.Counter\x12\x36\n\x07untyped\x18\x05 \x01(\x0b\x32%.controlplane.envoymetrics.v1.Untyped\x12\x14\n\x0ctimestamp_ms\x18\x06 \x01(\x03\"\x98\x01\n\x0cMetricFamily\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04help\x18\x02 \x01(\t\x12\x36\n\x04type\x18\x03 \x01(\x0e\x32(.controlplane.envoymetrics.v1.MetricType\x12\x34\n\x06metric\x18\x04 \x03(\x0b\x32$.controlplane.envoymetrics.v1.Metric*M\n\nMetricType\x12\x0b\n\x07\x43OUNTER\x10\x00\x12\t\n\x05GAUGE\x10\x01\x12\x0b\n\x07SUMMARY\x10\x02\x12\x0b\n\x07UNTYPED\x10\x03\x12\r\n\tHISTOGRAM\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x65nvoy_metrics.proto\x12\x1c\x63ontrolplane.envoymetrics.v1\"\x9c\x01\n\x14StreamMetricsMessage\x12Q\n\nidentifier\x18\x01 \x01(\x0b\x32=.controlplane.envoymetrics.v1.StreamMetricsMessage.Identifier\x12\x15\n\renvoy_metrics\x18\x02 \x03(\x0c\x1a\x1a\n\nIdentifier\x12\x0c\n\x04node\x18\x01 \x01(\x0c\"\x17\n\x15StreamMetricsResponse\"(\n\tLabelPair\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x16\n\x05Gauge\x12\r\n\x05value\x18\x01 \x01(\x01\"\x18\n\x07\x43ounter\x12\r\n\x05value\x18\x01 \x01(\x01\"\x18\n\x07Untyped\x12\r\n\x05value\x18\x01 \x01(\x01\"\xfa\x01\n\x06Metric\x12\x36\n\x05label\x18\x01 \x03(\x0b\x32\'.controlplane.envoymetrics.v1.LabelPair\x12\x32\n\x05gauge\x18\x02 \x01(\x0b\x32#.controlplane.envoymetrics.v1.Gauge\x12\x36\n\x07\x63ounter\x18\x03 \x01(\x0b\x32%.controlplane.envoymetrics.v1.Counter\x12\x36\n\x07untyped\x18\x05 \x01(\x0b\x32%.controlplane.envoymetrics.v1.Untyped\x12\x14\n\x0ctimestamp_ms\x18\x06 \x01(\x03\"\x98\x01\n\x0cMetricFamily\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04help\x18\x02 \x01(\t\x12\x36\n\x04type\x18\x03 \x01(\x0e\x32(.controlplane.envoymetrics.v1.MetricType\x12\x34\n\x06metric\x18\x04 \x03(\x0b\x32$.controlplane.envoymetrics.v1.Metric*M\n\nMetricType\x12\x0b\n\x07\x43OUNTER\x10\x00\x12\t\n\x05GAUGE\x10\x01\x12\x0b\n\x07SUMMARY\x10\x02\x12\x0b\n\x07UNTYPED\x10\x03\x12\r\n\tHISTOGRAM\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'envoy_metrics_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_METRICTYPE']._serialized_start=807
-  _globals['_METRICTYPE']._serialized_end=884
+  _globals['_METRICTYPE']._serialized_start=763
+  _globals['_METRICTYPE']._serialized_end=840
   _globals['_STREAMMETRICSMESSAGE']._serialized_start=54
-  _globals['_STREAMMETRICSMESSAGE']._serialized_end=254
-  _globals['_STREAMMETRICSMESSAGE_IDENTIFIER']._serialized_start=228
-  _globals['_STREAMMETRICSMESSAGE_IDENTIFIER']._serialized_end=254
-  _globals['_STREAMMETRICSRESPONSE']._serialized_start=256
-  _globals['_STREAMMETRICSRESPONSE']._serialized_end=279
-  _globals['_LABELPAIR']._serialized_start=281
-  _globals['_LABELPAIR']._serialized_end=321
-  _globals['_GAUGE']._serialized_start=323
-  _globals['_GAUGE']._serialized_end=345
-  _globals['_COUNTER']._serialized_start=347
-  _globals['_COUNTER']._serialized_end=371
-  _globals['_UNTYPED']._serialized_start=373
-  _globals['_UNTYPED']._serialized_end=397
-  _globals['_METRIC']._serialized_start=400
-  _globals['_METRIC']._serialized_end=650
-  _globals['_METRICFAMILY']._serialized_start=653
-  _globals['_METRICFAMILY']._serialized_end=805
+  _globals['_STREAMMETRICSMESSAGE']._serialized_end=210
+  _globals['_STREAMMETRICSMESSAGE_IDENTIFIER']._serialized_start=184
+  _globals['_STREAMMETRICSMESSAGE_IDENTIFIER']._serialized_end=210
+  _globals['_STREAMMETRICSRESPONSE']._serialized_start=212
+  _globals['_STREAMMETRICSRESPONSE']._serialized_end=235
+  _globals['_LABELPAIR']._serialized_start=237
+  _globals['_LABELPAIR']._serialized_end=277
+  _globals['_GAUGE']._serialized_start=279
+  _globals['_GAUGE']._serialized_end=301
+  _globals['_COUNTER']._serialized_start=303
+  _globals['_COUNTER']._serialized_end=327
+  _globals['_UNTYPED']._serialized_start=329
+  _globals['_UNTYPED']._serialized_end=353
+  _globals['_METRIC']._serialized_start=356
+  _globals['_METRIC']._serialized_end=606
+  _globals['_METRICFAMILY']._serialized_start=609
+  _globals['_METRICFAMILY']._serialized_end=761
 # @@protoc_insertion_point(module_scope)

@@ -30,8 +30,8 @@ class StreamMetricsMessage(_message.Message):
     IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     ENVOY_METRICS_FIELD_NUMBER: _ClassVar[int]
     identifier: StreamMetricsMessage.Identifier
-    envoy_metrics: _containers.RepeatedCompositeFieldContainer[MetricFamily]
-    def __init__(self, identifier: _Optional[_Union[StreamMetricsMessage.Identifier, _Mapping]] = ..., envoy_metrics: _Optional[_Iterable[_Union[MetricFamily, _Mapping]]] = ...) -> None: ...
+    envoy_metrics: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, identifier: _Optional[_Union[StreamMetricsMessage.Identifier, _Mapping]] = ..., envoy_metrics: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class StreamMetricsResponse(_message.Message):
     __slots__ = ()

@@ -54,3 +54,23 @@ def test_the_inclusion_list_keeps_what_read_report_and_the_xds_checks_use() -> N
         r"^http\.[^.]+\.(tracing\.[a-z_]+|downstream_rq_(total|active|completed))$",
         r"^cluster\.ads_cluster\.(ssl\.[a-z_]+|upstream_cx_connect_fail|upstream_cx_active)$",
     ]
+
+
+def test_families_in_another_layout_are_decoded_by_the_general_walk() -> None:
+    """Labels, a help text, a long name or a big metric leave the fast path; the value is the same."""
+    from controlplane.resources.generated import envoy_metrics_pb2 as em
+
+    long_prefix = "x" * 200
+    cases = [
+        em.MetricFamily(name="tracing.zipkin.spans_sent", help="spans", type=em.COUNTER,
+                        metric=[em.Metric(counter=em.Counter(value=7))]),
+        em.MetricFamily(name="tracing.zipkin.spans_sent", type=em.COUNTER, metric=[
+            em.Metric(label=[em.LabelPair(name="a", value="b" * 200)], counter=em.Counter(value=7), timestamp_ms=5)]),
+        em.MetricFamily(name=f"http.{long_prefix}.downstream_rq_total", type=em.COUNTER,
+                        metric=[em.Metric(counter=em.Counter(value=7), timestamp_ms=1_700_000_000_000)]),
+        em.MetricFamily(name="tracing.zipkin.spans_sent", type=em.UNTYPED, metric=[em.Metric(untyped=em.Untyped(value=7))]),
+    ]
+    reports = [read_report([case.SerializeToString()]) for case in cases]
+    assert [(r.spans_sent, r.requests) for r in reports] == [(7, 0), (7, 0), (0, 7), (7, 0)]
+    assert read_report([b"", b"\x12\x00", em.MetricFamily(name="tracing.zipkin.spans_sent").SerializeToString()]) \
+        == Counts(counts_spans=True)

@@ -92,10 +92,18 @@ def test_sampling_zero_names_the_sampling_the_policy_set() -> None:
     assert (result.state, result.message) == (State.NO_SAMPLED, "4 requests, none sampled (sampling 0%)")
 
 
-def test_not_traced_carries_the_policy_reason() -> None:
+def test_not_traced_names_every_policy_kind_when_none_targets_the_proxy() -> None:
+    """What `inspect dataplane`'s Tracing line says too (api/inspect_views.py), whatever the stats show."""
     result = judge(untraced(), flow_of(up(0), up(3)), 11.0)
-    assert result == Verdict(State.NOT_TRACED, "no TrafficTrace selects this dataplane", kind="TrafficTrace",
+    assert result == Verdict(State.NOT_TRACED, "no MeshTrace or TrafficTrace targets this dataplane",
                              reason="no_matching_policy")
+
+
+def test_not_traced_carries_the_reason_of_the_policy_that_targets_the_proxy() -> None:
+    result = judge(traced(backend="jaeger", mesh_backend="zipkin"), flow_of(up(0), up(3)), 11.0)
+    assert (result.state, result.kind, result.reason, result.backend) == (State.NOT_TRACED, "TrafficTrace",
+                                                                         "backend_not_found", "jaeger")
+    assert result.message.startswith("backend not found"), result.message
 
 
 def test_no_stats_before_two_reports_and_when_reports_stop() -> None:

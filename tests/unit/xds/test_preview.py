@@ -15,7 +15,7 @@ INPUT = Path(__file__).parents[2] / "golden" / "generate" / "backends-by-region.
 RESOURCES = {r.name: r for r in load_resources(INPUT)}
 EU = TracingSummary("TrafficTrace trace-eu", "zipkin-eu", "zipkin", Sampling(overall=25.0), (), "")
 US = TracingSummary("TrafficTrace trace-us", "zipkin-us", "zipkin", Sampling(), (), "")
-OFF = TracingSummary(None, None, None, None, (), "no TrafficTrace selects this dataplane")
+OFF = TracingSummary(None, None, None, None, (), "no MeshTrace or TrafficTrace targets this dataplane")
 
 
 def world_of(*resources: Resource) -> World:
