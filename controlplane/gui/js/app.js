@@ -138,6 +138,7 @@ async function refresh(focus = false) {
   const route = state.route;
   const view = VIEWS[route.view];
   try {
+    await kindsLoaded; // views read the policy kinds; the first load waits for them once
     state.data = { value: await view.load(route, context(route)) };
   } catch (error) {
     state.data = { error };
@@ -192,12 +193,20 @@ document.getElementById("auth-forget").addEventListener("click", () => {
   refresh(false);
 });
 
+// The first load waits for the event stream's hello (so nothing that changes after it is missed, and it is
+// not loaded twice), but not longer than a second: without live updates the page still shows the data.
 start(onRoute);
 drawNav();
-loadMeshes();
-refresh(false);
+const kindsLoaded = loadMeshes();
+let hellos = 0;
+const fallback = setTimeout(() => { if (!hellos) refresh(false); }, 1000);
 follow({
-  onHello: () => { loadMeshes(); refresh(false); },
+  onHello: () => {
+    hellos += 1;
+    clearTimeout(fallback);
+    if (hellos > 1) loadMeshes();
+    refresh(false);
+  },
   onChanges,
   indicator: document.getElementById("live"),
   text: document.getElementById("live-text"),

@@ -4,7 +4,7 @@
 // edges short and uncrossed for tens of services. Cycles are broken at the edges a depth-first walk meets
 // going back (those are drawn as returning arcs). Pure: names in, coordinates out, deterministic.
 
-export const NODE = { width: 190, height: 58, column: 260, row: 86, pad: 24 };
+export const NODE = { width: 240, height: 58, column: 340, row: 86, pad: 24 };
 
 function backEdges(names, edges) {
   const out = new Map(names.map((n) => [n, []]));

@@ -24,7 +24,7 @@ export const CATEGORIES = [
   { id: "no-traffic", label: "traced, no traffic", css: "idle", symbol: "○" },
   { id: "no-stats", label: "traced, no stats yet", css: "unknown", symbol: "?" },
   { id: "not-traced", label: "not traced", css: "off", symbol: "–" },
-  { id: "offline", label: "offline", css: "offline", symbol: "⏻" },
+  { id: "offline", label: "offline", css: "offline", symbol: "⊘" },
 ];
 
 const CATEGORY_OF_VERDICT = {
@@ -71,7 +71,8 @@ export function dataplaneRow(item) {
 /** How the applied tracing reads in one line: "TrafficTrace → zipkin jaeger-collector", or why not. */
 export function tracingText(tracing) {
   if (tracing.verdict === "not traced") return `not traced: ${tracing.message}`;
-  return `${tracing.policyKind || "traced"} → ${tracing.type || ""} ${tracing.backend || ""}`.trim();
+  const backend = tracing.backend && tracing.backend !== tracing.type ? ` ${tracing.backend}` : "";
+  return `${tracing.policyKind || "traced"} → ${tracing.type || tracing.backend || "?"}${backend}`;
 }
 
 /** The xDS state in words: acked / pending ACK / NACKed (types) / offline. */

@@ -12,7 +12,7 @@ export function badge(css, symbol, label, props) {
 export function problem(error, what) {
   if (error instanceof AuthError) {
     return h("p", { class: "needs-token", dataset: { auth: String(error.status) } },
-      badge("warn", "🔒", "needs a token"), ` ${what}: ${error.message}. Give a token above to see it.`);
+      badge("warn", "!", "needs a token"), ` ${what}: ${error.message}. Give a token above to see it.`);
   }
   return h("p", { class: "problem", role: "alert" }, `${what} could not be read: ${error.message}`);
 }

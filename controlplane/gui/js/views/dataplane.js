@@ -129,7 +129,7 @@ export const dataplane = {
     if (auth) ctx.needToken(auth);
     return h("div", null,
       heading(`Dataplane ${route.name}`, `Mesh ${route.mesh}, service ${row.services.join(", ") || "—"}`),
-      facts([["Status", row.online ? badge("good", "●", "online") : badge("offline", "○", "offline")],
+      facts([["Status", row.online ? badge("good", "●", "online") : badge("offline", "⊘", "offline")],
         ["Envoy", row.envoy || "—"], ["xDS", xdsText(row.xds)], ["Tracing", tracingText(row.tracing)],
         ["Span verdict", badge(v.css, v.symbol, v.label)], ["Why", row.tracing.message || ""]], { id: "dp-summary" }),
       tagsSection(data.overview),

@@ -5,7 +5,7 @@
 import { getAll, seg } from "../api.js";
 import { h } from "../dom.js";
 import { CATEGORIES, dataplaneRow, tracingText, verdictInfo, xdsText } from "../model.js";
-import { href, navigate } from "../router.js";
+import { href, navigate, parse } from "../router.js";
 import { badge, heading, plural } from "../ui.js";
 
 export const PAGE_SIZE = 50;
@@ -50,7 +50,7 @@ function cells(row) {
     h("a", { href: href("dataplane", { mesh: row.mesh, name: row.name }) }, row.name),
     row.services.join(", "),
     h("span", { class: "tags" }, tagText(row)),
-    row.online ? badge("good", "●", "online") : badge("offline", "○", "offline"),
+    row.online ? badge("good", "●", "online") : badge("offline", "⊘", "offline"),
     xds,
     h("span", { class: row.tracing.verdict === "not traced" ? "muted" : "" }, tracingText(row.tracing)),
     h("span", { title: row.tracing.message || "" }, badge(verdict.css, verdict.symbol, verdict.label)),
@@ -70,13 +70,19 @@ function header(route, column) {
 function controls(route, ui) {
   const input = h("input", { id: "dp-filter", type: "search", value: route.query.get("q") || "", autocomplete: "off",
     placeholder: "name, service, tag, state…" });
-  input.addEventListener("input", () => {
-    clearTimeout(ui.timer);
-    ui.timer = setTimeout(() => navigate(withQuery(route, { q: input.value, page: "" }), { replace: true, focus: false }), 150);
-  });
   const select = h("select", { id: "dp-state" }, h("option", { value: "" }, "any state"),
     CATEGORIES.map((c) => h("option", { value: c.id, selected: route.query.get("state") === c.id }, c.label)));
-  select.addEventListener("change", () => navigate(withQuery(route, { state: select.value, page: "" }), { replace: true, focus: false }));
+  // Both controls write the URL from the current location (not the route this table was drawn for), so a
+  // pending filter keystroke and a state change never undo each other.
+  const apply = () => {
+    clearTimeout(ui.timer);
+    navigate(withQuery(parse(location), { q: input.value, state: select.value, page: "" }), { replace: true, focus: false });
+  };
+  input.addEventListener("input", () => {
+    clearTimeout(ui.timer);
+    ui.timer = setTimeout(apply, 150);
+  });
+  select.addEventListener("change", apply);
   return h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
     h("label", { for: "dp-filter" }, "Filter"), input, h("label", { for: "dp-state" }, "State"), select);
 }

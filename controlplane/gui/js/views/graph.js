@@ -15,7 +15,7 @@ import { badge, heading, plural } from "../ui.js";
 export function nodeState(node) {
   const total = node.dataplanes.length;
   if (!total) return { css: "idle", symbol: "◌", label: "no proxy in the mesh serves it" };
-  if (!node.online) return { css: "offline", symbol: "○", label: total === 1 ? "offline" : `offline (${total} proxies)` };
+  if (!node.online) return { css: "offline", symbol: "⊘", label: total === 1 ? "offline" : `offline (${total} proxies)` };
   const [worst] = Object.keys(node.verdicts).sort((a, b) => verdictInfo(a).rank - verdictInfo(b).rank);
   const info = verdictInfo(worst);
   const n = node.verdicts[worst] || 0;
@@ -50,7 +50,7 @@ function drawing(graph, route) {
     return s("g", { class: `edge edge-${state.css}`, dataset: { source: e.source, destination: e.destination } },
       s("title", null, `${e.source} → ${e.destination}: ${state.label}${state.why ? ` (${state.why})` : ""}`),
       s("path", { d, "marker-end": `url(#arrow-${state.css})` }),
-      s("text", { x: mid.x, y: mid.y - 4, "text-anchor": "middle", class: "edge-label" }, state.label));
+      s("text", { x: mid.x, y: mid.y - 7, "text-anchor": "middle", class: "edge-label" }, state.label));
   });
   const nodes = graph.services.map((n) => {
     const p = positions.get(n.name);
@@ -60,7 +60,7 @@ function drawing(graph, route) {
       "aria-label": label, "aria-current": n.name === selected ? "true" : null, dataset: { service: n.name, state: state.label } },
     s("title", null, label),
     s("rect", { x: p.x, y: p.y, width: NODE.width, height: NODE.height, rx: 8 }),
-    s("text", { x: p.x + 12, y: p.y + 23, class: "node-name" }, n.name.length > 24 ? `${n.name.slice(0, 23)}…` : n.name),
+    s("text", { x: p.x + 12, y: p.y + 23, class: "node-name" }, n.name.length > 28 ? `${n.name.slice(0, 27)}…` : n.name),
     s("text", { x: p.x + 12, y: p.y + 44, class: "node-state" }, `${state.symbol} ${state.label}`));
   });
   const markers = ["good", "off", "warn"].map((css) => s("marker", { id: `arrow-${css}`, viewBox: "0 0 10 10", refX: 9, refY: 5,
@@ -92,7 +92,7 @@ function proxiesPanel(selected, rows, route) {
     rows.length ? table(`Proxies of ${selected}`, ["Dataplane", "Status", "Tracing", "Span verdict"], rows.map((r) => {
       const v = verdictInfo(r.tracing.verdict);
       return [h("a", { href: href("dataplane", { mesh: route.mesh, name: r.name }) }, r.name),
-        r.online ? badge("good", "●", "online") : badge("offline", "○", "offline"), tracingText(r.tracing),
+        r.online ? badge("good", "●", "online") : badge("offline", "⊘", "offline"), tracingText(r.tracing),
         badge(v.css, v.symbol, v.label)];
     })) : h("p", { class: "muted" }, "No proxy in the mesh serves it."),
     h("p", null, h("a", { href: href("dataplanes", { mesh: route.mesh, query: { q: selected } }) }, "Open in the dataplanes table")));
