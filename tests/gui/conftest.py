@@ -17,8 +17,8 @@ from gui_browser import CHROMIUM_ARGS, VIEWPORT, ConsoleLog, artifacts_dir, chro
 from playwright.sync_api import Browser, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))  # cli_helpers: the real console script
-from cli_helpers import start_server  # noqa: E402
-from dataset import Plane, populate  # noqa: E402
+from cli_helpers import start_server
+from dataset import Plane, populate
 
 
 @pytest.fixture(scope="package")

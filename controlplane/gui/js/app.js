@@ -113,7 +113,7 @@ function render(focus) {
   if (ctx.authError()) showAuth(ctx.authError());
   else if (!(state.data && state.data.error instanceof AuthError)) hideAuth();
   replaceChildren(main, node);
-  document.title = `${view.title(state.route)} · controlplane`;
+  document.title = `${view.title(state.route, state.policyKinds)} · controlplane`;
   stats.renders += 1;
   stats.lastRender = performance.now();
   document.documentElement.dataset.renders = String(stats.renders);

@@ -43,7 +43,7 @@ function attachmentRows(route, items) {
 }
 
 export const policy = {
-  title: (route) => `Policy ${route.name}`,
+  title: (route, kinds) => `${(kinds.find((k) => k.path === route.ws) || { singularDisplayName: "Policy" }).singularDisplayName} ${route.name}`,
   async load(route, ctx) {
     const kind = ctx.policyKinds.find((k) => k.path === route.ws);
     if (!kind) throw new Error(`no policy kind ${route.ws}`);
