@@ -1,5 +1,5 @@
-"""Live updates (issue 15 §6): an `apply` that changes sampling shows on an open page within 2 s, without a
-reload; the connection indicator says when the control plane is gone and the page recovers (EventSource
+"""Live updates (issue 15 §6): an `apply` that changes sampling, and an Envoy connecting and leaving, show on
+an open page within 2 s, without a reload; the connection indicator says when the control plane is gone and the page recovers (EventSource
 reconnect, full refetch) when it is back on the same port. The collector-stopped case, which needs real
 Envoys, is tests/e2e/test_gui_live.py."""
 
@@ -34,6 +34,19 @@ def test_an_apply_that_changes_sampling_shows_within_two_seconds(tab: Tab, plane
     finally:
         run_cli("apply", "-f", "-", url=plane.server.url, stdin=MESH)
     expect(sampling).to_have_text("100%", timeout=LIVE_DEADLINE_S * 1000)
+
+
+def test_an_envoy_connecting_and_leaving_shows_without_a_reload(tab: Tab, plane: Plane) -> None:
+    tab.goto(plane.server.url + "/gui/meshes/default/dataplanes")
+    expect(tab.locator("#live")).to_have_attribute("data-state", "connected")
+    status = tab.locator("#dp-table tr[data-dataplane='legacy-1'] td").nth(3)
+    expect(status).to_have_text("⊘ offline")
+    plane.fleet.connect("default.legacy-1")
+    try:
+        expect(status).to_have_text("● online", timeout=LIVE_DEADLINE_S * 1000)
+    finally:
+        plane.fleet.disconnect("default.legacy-1")
+    expect(status).to_have_text("⊘ offline", timeout=LIVE_DEADLINE_S * 1000)
 
 
 def test_the_page_follows_a_control_plane_restart(tab: Tab, tmp_path: Path) -> None:
