@@ -26,9 +26,10 @@ const NAV = [["overview", "Overview"], ["dataplanes", "Dataplanes"], ["policies"
 const main = document.getElementById("main");
 const state = {
   route: parse(location), data: null, dataKey: "", meshes: [], policyKinds: [], uis: new Map(),
-  loading: false, again: false, seq: 0,
+  loading: false, again: false, seq: 0, timer: 0, lastLoadStart: 0,
 };
-const stats = { renders: 0, lastRender: 0, events: 0, firstRender: 0 };
+const stats = { renders: 0, lastRender: 0, events: 0, firstRender: 0, loads: 0, lastLoadMs: 0 };
+const MIN_GAP_MS = 200;
 window.controlplaneGui = stats;
 
 function routeKey(route) {
@@ -137,6 +138,8 @@ async function refresh(focus = false) {
   const seq = ++state.seq;
   const route = state.route;
   const view = VIEWS[route.view];
+  const started = performance.now();
+  state.lastLoadStart = started;
   try {
     await kindsLoaded; // views read the policy kinds; the first load waits for them once
     state.data = { value: await view.load(route, context(route)) };
@@ -144,6 +147,8 @@ async function refresh(focus = false) {
     state.data = { error };
   } finally {
     state.loading = false;
+    stats.loads += 1;
+    stats.lastLoadMs = performance.now() - started;
   }
   if (seq === state.seq && route === state.route) {
     state.dataKey = routeKey(route) + (view.reloadOnQuery ? `?${route.query}` : "");
@@ -168,11 +173,23 @@ function onRoute(route, { focus } = { focus: true }) {
   }
 }
 
+/** A live refetch, at most one per max(MIN_GAP_MS, twice the last load's time) so a big mesh's view (a
+ * thousand proxies: a 1.5 MB body) is not reloaded five times a second while a mesh-wide change is ACKed. */
+function scheduleRefresh() {
+  if (state.timer) return;
+  const gap = Math.max(MIN_GAP_MS, 2 * stats.lastLoadMs);
+  const wait = Math.max(0, (state.lastLoadStart || 0) + gap - performance.now());
+  state.timer = setTimeout(() => {
+    state.timer = 0;
+    refresh(false);
+  }, wait);
+}
+
 function onChanges(batch) {
   stats.events += batch.events.length;
   const view = VIEWS[state.route.view];
   if (batch.events.some((e) => e.type === "resource" && e.kind === "Mesh")) loadMeshes();
-  if (batch.resync || !view.relevant || batch.events.some((e) => view.relevant(e, state.route))) refresh(false);
+  if (batch.resync || !view.relevant || batch.events.some((e) => view.relevant(e, state.route))) scheduleRefresh();
 }
 
 document.getElementById("mesh-select").addEventListener("change", (event) => {
