@@ -2,10 +2,12 @@
 
 Each source is an adapter onto an existing seam, so the xDS side stays unaware of the GUI:
 - `feed_store_changes`: a `store.watch()` of its own (the same committed changes the reconciler mirrors),
-  one `resource` event per change, published at once.
+  one `resource` event per change, held by a `ResourceGate` until the reconciler's pass that mirrors it has
+  ended (at most `HOLD_MAX_S`): a client that refetches on the event then reads inspection data that already
+  includes the change, instead of reading twice (once stale, once after the `snapshot` event).
 - `ReconcilerFeed` (a `ReconcilerObserver`): the proxies each pass published, one `snapshot` event per mesh
-  when the pass ends (a mesh-wide change is one event, not one per proxy); a pass that published nothing
-  still says so, since the decisions inspection shows may have changed.
+  when the pass ends (a mesh-wide change is one event, not one per proxy), after the held resource events; a
+  pass that published nothing still says so, since the decisions inspection shows may have changed.
 - `StreamFeed` (a `StreamObserver`, next to the status registry): `dataplane` connected/disconnected on
   every ADS stream, `xds` on every ACK and NACK.
 - `VerdictFeed`: told by `SpanFlows` about every stats report, it judges that proxy and publishes `spans`
@@ -20,8 +22,9 @@ Must not: batch or coalesce (events.py) or write HTTP (sse.py).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from controlplane.api.events import Event, EventHub
@@ -36,6 +39,9 @@ from controlplane.xds.span_flows import SpanFlows
 from controlplane.xds.stream_state import RequestKind, Variant
 
 SWEEP_S: Final = 5.0
+HOLD_MAX_S: Final = 1.0
+"""Longest a resource event waits for the reconciler (its `--max-wait` is 1 s by default); a pass that takes
+longer (a store outage) must not make the GUI miss the change itself."""
 
 
 def _node(node_id: str) -> NodeId | None:
@@ -45,23 +51,54 @@ def _node(node_id: str) -> NodeId | None:
         return None
 
 
-async def feed_store_changes(store: Store, hub: EventHub) -> None:
-    """Publish every committed change until the store's watch ends (the store closed) or cancelled."""
+class ResourceGate:
+    """Resource events waiting for the reconciler's pass to end (`release`) or for `hold_max_s` (`run`)."""
+
+    def __init__(self, hub: EventHub, hold_max_s: float = HOLD_MAX_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._hub, self._hold_max_s, self._clock = hub, hold_max_s, clock
+        self._held: list[tuple[float, Event]] = []
+
+    def hold(self, event: Event) -> None:
+        if self._hub.clients:
+            self._held.append((self._clock(), event))
+
+    def release(self, older_than: float | None = None) -> None:
+        """Publish the held events (only those held before `older_than`, when given)."""
+        if older_than is None:
+            ready, self._held = self._held, []
+        else:
+            ready = [h for h in self._held if h[0] <= older_than]
+            self._held = self._held[len(ready):]
+        for _, event in ready:
+            self._hub.publish(event)
+
+    async def run(self, check_s: float = 0.1) -> None:
+        """Release whatever waited `hold_max_s`, until cancelled."""
+        while True:
+            await asyncio.sleep(check_s)
+            if self._held:
+                self.release(older_than=self._clock() - self._hold_max_s)
+
+
+async def feed_store_changes(store: Store, gate: ResourceGate) -> None:
+    """Hold an event for every committed change until the store's watch ends (the store closed) or cancelled."""
     changes = store.watch()
     try:
         async for change in changes:
             key = change.key
             mesh = key.name if key.kind is MESH else key.mesh
-            hub.publish(Event("resource", mesh, key.name, key.kind.name, change.kind.value))
+            gate.hold(Event("resource", mesh, key.name, key.kind.name, change.kind.value))
     finally:
         await changes.aclose()
 
 
 class ReconcilerFeed:
-    """`snapshot` events, one per mesh per regeneration pass."""
+    """`snapshot` events, one per mesh per regeneration pass, after the resource events the pass applied."""
 
-    def __init__(self, hub: EventHub) -> None:
+    def __init__(self, hub: EventHub, gate: ResourceGate | None = None) -> None:
         self._hub = hub
+        self.gate = gate if gate is not None else ResourceGate(hub)
         self._published: Counter[str] = Counter()
 
     def on_published(self, node_id: str, snapshot: Snapshot, started: float) -> None:
@@ -71,6 +108,7 @@ class ReconcilerFeed:
 
     def on_pass_done(self, changes: int) -> None:
         published, self._published = self._published, Counter()
+        self.gate.release()
         if not self._hub.clients:
             return
         for mesh, count in sorted(published.items()):
@@ -164,8 +202,9 @@ class LiveFeeds:
         self._verdicts = VerdictFeed(self.hub, flows, nodes)
 
     async def run(self, store: Store) -> None:
-        """The feeds that are tasks (the store's changes, the verdict sweep), until cancelled."""
+        """The feeds that are tasks (the store's changes and their gate, the verdict sweep), until cancelled."""
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(feed_store_changes(store, self.hub), name="events-store")
+            tasks.create_task(feed_store_changes(store, self.reconciler.gate), name="events-store")
+            tasks.create_task(self.reconciler.gate.run(), name="events-gate")
             if self._verdicts is not None:
                 tasks.create_task(self._verdicts.run(), name="events-verdicts")

@@ -11,7 +11,13 @@ from typing import Any
 
 from builders import dataplane, inbound, mesh
 
-from controlplane.api.event_feed import ReconcilerFeed, StreamFeed, VerdictFeed, feed_store_changes
+from controlplane.api.event_feed import (
+    ReconcilerFeed,
+    ResourceGate,
+    StreamFeed,
+    VerdictFeed,
+    feed_store_changes,
+)
 from controlplane.api.events import Batch, Event, EventHub, Subscription
 from controlplane.store.memory import MemoryStore
 from controlplane.xds.reconciler import ProxyRecord
@@ -99,16 +105,40 @@ async def test_verdict_feed_publishes_changes_only_while_someone_listens() -> No
     assert await drain(later) == []
 
 
-async def test_store_feed_publishes_every_committed_change() -> None:
+async def test_store_changes_are_held_until_the_reconcilers_pass_ends() -> None:
+    """A client refetching on a resource event must read inspection data that includes the change: the event
+    waits for the pass that mirrored it, and comes before that pass's snapshot events."""
     store = MemoryStore()
     hub = EventHub()
     client = hub.subscribe()
-    task = asyncio.create_task(feed_store_changes(store, hub))
+    feed = ReconcilerFeed(hub)
+    task = asyncio.create_task(feed_store_changes(store, feed.gate))
     await asyncio.sleep(0)  # the feed subscribes to the store
     await store.create(mesh())
     await store.create(dataplane("web-1", inbounds=[inbound()]))
+    assert await client.next_batch(0.05) is None
+    feed.on_published("default.web-1", SNAPSHOT, 0.0)
+    feed.on_pass_done(2)
     batch = await client.next_batch(1.0)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert batch == Batch((Event("resource", "default", "default", "Mesh", "created"),
-                           Event("resource", "default", "web-1", "Dataplane", "created")))
+                           Event("resource", "default", "web-1", "Dataplane", "created"),
+                           Event("snapshot", "default", count=1)))
+
+
+async def test_a_held_event_goes_out_anyway_after_the_longest_hold() -> None:
+    clock = Clock()
+    hub = EventHub()
+    gate = ResourceGate(hub, hold_max_s=1.0, clock=clock)
+    gate.hold(Event("resource", "default", "x", "Mesh", "updated"))  # no client: not even kept
+    client = hub.subscribe()
+    gate.hold(Event("resource", "default", "web-1", "Dataplane", "updated"))
+    clock.now += 0.5
+    gate.hold(Event("resource", "default", "web-2", "Dataplane", "updated"))
+    clock.now += 0.6  # the first has waited 1.1 s, the second 0.6 s
+    runner = asyncio.create_task(gate.run(check_s=0.01))
+    batch = await client.next_batch(1.0)
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    assert batch == Batch((Event("resource", "default", "web-1", "Dataplane", "updated"),))
