@@ -14,12 +14,14 @@ function backEdges(names, edges) {
   const visit = (n) => {
     state.set(n, 1);
     for (const m of [...out.get(n)].sort()) {
+      if (m === n) continue; // a service calling itself has no column to go back to
       if (state.get(m) === 1) back.add(`${n}\u0000${m}`);
       else if (!state.has(m)) visit(m);
     }
     state.set(n, 2);
   };
-  for (const n of names) if (!state.has(n)) visit(n);
+  const called = new Set(edges.filter((e) => e.source !== e.destination).map((e) => e.destination));
+  for (const n of [...names.filter((x) => !called.has(x)), ...names]) if (!state.has(n)) visit(n);
   return back;
 }
 

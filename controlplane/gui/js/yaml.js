@@ -6,6 +6,10 @@ const SPECIAL = /^(true|false|yes|no|on|off|null|~|y|n)$/i;
 
 function scalar(value) {
   if (value === null) return "null";
+  if (typeof value === "number") {
+    const text = String(value); // 1e-7: YAML 1.1 readers (PyYAML) want a fraction part before the exponent
+    return /e/.test(text) && !text.includes(".") ? text.replace("e", ".0e") : text;
+  }
   if (typeof value !== "string") return String(value);
   if (value === "" || !PLAIN.test(value) || SPECIAL.test(value) || value.endsWith(" ") || value.includes(": ")
       || value.endsWith(":") || value.includes(" #")) return JSON.stringify(value);
