@@ -11,6 +11,8 @@ import { dataplaneRow, tracingText, verdictInfo } from "../model.js";
 import { href } from "../router.js";
 import { badge, heading, plural } from "../ui.js";
 
+const LABEL_ALL_UP_TO = 12;
+
 /** How a service reads: its proxies' worst verdict, with how many share it; or offline; or no proxies. */
 export function nodeState(node) {
   const total = node.dataplanes.length;
@@ -44,13 +46,16 @@ function curve(from, to, backwards) {
 function drawing(graph, route) {
   const { positions, back, width, height } = layout(graph.services.map((n) => n.name), graph.edges);
   const selected = route.query.get("service") || "";
+  // With many arrows, words only on those that are not fully traced (the exceptions); every arrow keeps its
+  // style (solid: traced, dashed: not) and its title, and the dependency table lists them all.
+  const labelled = (state) => graph.edges.length <= LABEL_ALL_UP_TO || state.css !== "good";
   const edges = graph.edges.filter((e) => e.source !== e.destination).map((e) => {
     const state = edgeState(e);
     const { d, mid } = curve(positions.get(e.source), positions.get(e.destination), back.has(`${e.source}\u0000${e.destination}`));
     return s("g", { class: `edge edge-${state.css}`, dataset: { source: e.source, destination: e.destination } },
       s("title", null, `${e.source} → ${e.destination}: ${state.label}${state.why ? ` (${state.why})` : ""}`),
       s("path", { d, "marker-end": `url(#arrow-${state.css})` }),
-      s("text", { x: mid.x, y: mid.y - 7, "text-anchor": "middle", class: "edge-label" }, state.label));
+      labelled(state) ? s("text", { x: mid.x, y: mid.y - 7, "text-anchor": "middle", class: "edge-label" }, state.label) : null);
   });
   const nodes = graph.services.map((n) => {
     const p = positions.get(n.name);
