@@ -89,3 +89,9 @@ def test_the_keyboard_reaches_everything(tab: Tab, plane: Plane) -> None:
     assert "db" in (node.get_attribute("aria-label") or "")
     tab.keyboard.press("Enter")
     expect(tab.locator("#graph-proxies-title")).to_have_text("Proxies of db")
+
+
+def test_run_says_where_the_gui_is(plane: Plane) -> None:
+    log = plane.server.log()
+    assert "gui_available" in log and f"url={plane.server.url}/gui/" in log, log[-2000:]
+    assert plane.get("/")["gui"] == "/gui"  # Kuma's index names the GUI's path
