@@ -43,7 +43,7 @@ from bench.cp_api import ControlPlaneApi
 from bench.processes import ControlPlaneProcess, cpu_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from gui_browser import CHROMIUM_ARGS, VIEWPORT, chromium_path  # noqa: E402
+from gui_browser import CHROMIUM_ARGS, VIEWPORT, chromium_path
 
 CPU_WINDOW_S: Final = 4.0
 ZIPKIN: Final = {"name": "jaeger-collector", "type": "zipkin", "conf": {"url": "http://127.0.0.1:9411/api/v2/spans"}}

@@ -6,7 +6,13 @@ from __future__ import annotations
 from fleet_topology import DATAPLANES, records, verdicts
 
 from controlplane.xds.generate.notes import NOT_HTTP
-from controlplane.xds.service_graph import PENDING, ServiceEdge, ServiceGraph, ServiceNode, build_service_graph
+from controlplane.xds.service_graph import (
+    PENDING,
+    ServiceEdge,
+    ServiceGraph,
+    ServiceNode,
+    build_service_graph,
+)
 
 
 def test_services_edges_and_states_come_from_what_was_published() -> None:
