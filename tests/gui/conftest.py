@@ -18,7 +18,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))  # cli_helpers: the real console script
 from cli_helpers import start_server
-from dataset import Plane, populate
+
+from .dataset import Plane, populate
 
 
 @pytest.fixture(scope="package")

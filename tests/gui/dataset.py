@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from cli_helpers import Server, http_json, run_cli
-from fleet import Fleet, flowing, unreachable, unsampled
+
+from .fleet import Fleet, flowing, unreachable, unsampled
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 NACK: Final = ("Error adding/updating listener(s) outbound:127.0.0.1:10003: malformed IP address: db.local "

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import Server, http_json, run_cli, start_server
-from conftest import Tab
-from dataset import DOCUMENTS
 from playwright.sync_api import expect
+
+from .conftest import Tab
+from .dataset import DOCUMENTS
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,10 @@ are links), an accessible name on every control, and state in words as well as c
 
 from __future__ import annotations
 
-from conftest import Tab
-from dataset import Plane
 from playwright.sync_api import expect
+
+from .conftest import Tab
+from .dataset import Plane
 
 VIEWS = [
     ("/gui/", "Overview"),

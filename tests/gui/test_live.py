@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 
 from cli_helpers import free_port, http_json, run_cli, start_server
-from conftest import Tab
-from dataset import ROOT, Plane
 from playwright.sync_api import expect
+
+from .conftest import Tab
+from .dataset import ROOT, Plane
 
 LIVE_DEADLINE_S = 2.0
 MESH = (ROOT / "examples" / "zipkin-mesh.yaml").read_text()

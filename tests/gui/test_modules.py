@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Tab
-from dataset import Plane
 
 from controlplane.api.gui import load_gui
+
+from .conftest import Tab
+from .dataset import Plane
 
 
 def call(tab: Tab, plane: Plane, module: str, expression: str, *args: Any) -> Any:

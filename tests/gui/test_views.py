@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from conftest import Tab
-from dataset import Plane, category
 from playwright.sync_api import expect
+
+from .conftest import Tab
+from .dataset import Plane, category
 
 CATEGORIES = ["flowing", "unreachable", "rejecting", "no-sampled", "no-traffic", "no-stats", "not-traced", "offline"]
 
