@@ -58,10 +58,13 @@ class ResourceGate:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._hub, self._hold_max_s, self._clock = hub, hold_max_s, clock
         self._held: list[tuple[float, Event]] = []
+        self._holding = asyncio.Event()
+        """Set while something is held; `run` sleeps on it, so an idle gate costs no wake-ups."""
 
     def hold(self, event: Event) -> None:
         if self._hub.clients:
             self._held.append((self._clock(), event))
+            self._holding.set()
 
     def release(self, older_than: float | None = None) -> None:
         """Publish the held events (only those held before `older_than`, when given)."""
@@ -73,12 +76,15 @@ class ResourceGate:
         for _, event in ready:
             self._hub.publish(event)
 
-    async def run(self, check_s: float = 0.1) -> None:
+    async def run(self) -> None:
         """Release whatever waited `hold_max_s`, until cancelled."""
         while True:
-            await asyncio.sleep(check_s)
+            await self._holding.wait()
             if self._held:
+                await asyncio.sleep(max(0.0, self._held[0][0] + self._hold_max_s - self._clock()))
                 self.release(older_than=self._clock() - self._hold_max_s)
+            if not self._held:
+                self._holding.clear()
 
 
 async def feed_store_changes(store: Store, gate: ResourceGate) -> None:

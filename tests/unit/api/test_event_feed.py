@@ -137,7 +137,7 @@ async def test_a_held_event_goes_out_anyway_after_the_longest_hold() -> None:
     clock.now += 0.5
     gate.hold(Event("resource", "default", "web-2", "Dataplane", "updated"))
     clock.now += 0.6  # the first has waited 1.1 s, the second 0.6 s
-    runner = asyncio.create_task(gate.run(check_s=0.01))
+    runner = asyncio.create_task(gate.run())
     batch = await client.next_batch(1.0)
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
