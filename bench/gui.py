@@ -15,7 +15,8 @@ Measured:
   clock): a mesh-wide sampling change on a dataplane's page, a TrafficTrace removed on the dataplanes table;
 * the control plane's CPU (utime+stime, /proc) during a mesh-wide sampling change (one mesh-wide pass and
   the pushes to every simulated proxy), over a fixed window, with 0, 10 and 50 raw `/events` subscribers
-  (the fan-out alone) and with 1 and 3 open GUI pages on the dataplanes table (fan-out plus their refetches).
+  (the fan-out alone) and with 1 and 3 open GUI pages on the dataplanes table (fan-out plus their refetches);
+  and, in process and exactly, what the hub's publishing of that change's notifications costs.
 
 Must not: assert (numbers go to bench/RESULTS.md); runs on whatever the machine is doing, so compare runs
 made back to back.
@@ -41,6 +42,7 @@ import aiohttp
 from bench.clients import ClientPool
 from bench.cp_api import ControlPlaneApi
 from bench.processes import ControlPlaneProcess, cpu_seconds
+from controlplane.api.events import Event, EventHub
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from gui_browser import CHROMIUM_ARGS, VIEWPORT, chromium_path
@@ -191,6 +193,25 @@ class Bench:
         return result
 
 
+def hub_publish_ms(proxies: int) -> dict[str, float]:
+    """The hub's own cost of a mesh-wide change's notifications (an ACK per type per proxy: 4 × proxies
+    events) for 1, 10 and 50 subscribers, in process, best of 5: the fan-out without sockets or refetches."""
+    result = {}
+    events = [Event("xds", "default", f"dp-{i % proxies}", detail="ack") for i in range(4 * proxies)]
+    for clients in (1, 10, 50):
+        best = float("inf")
+        for _ in range(5):
+            hub = EventHub()
+            for _ in range(clients):
+                hub.subscribe()
+            started = time.perf_counter()
+            for event in events:
+                hub.publish(event)
+            best = min(best, time.perf_counter() - started)
+        result[f"subscribers_{clients}"] = round(best * 1000, 1)
+    return result
+
+
 async def run(proxies: int, service_count: int, rounds: int) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
@@ -232,6 +253,7 @@ async def run(proxies: int, service_count: int, rounds: int) -> dict[str, Any]:
                 await browser.close()
         return {"proxies": proxies, "services": service_count, "rounds": rounds, "first_render": first,
                 "live": live, "cpu_s_per_mesh_wide_change": cpu, "cpu_window_s": CPU_WINDOW_S,
+                "hub_publish_ms_per_mesh_wide_change": hub_publish_ms(proxies),
                 "graph_screenshot": str(workdir / "graph.png")}
     finally:
         await pool.stop(asyncio.get_running_loop())
