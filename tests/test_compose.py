@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import os
 import re
 import shlex
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from controlplane.api.gui import load_gui
 from controlplane.api.origin import AllowedHosts, parse_host
 from controlplane.cli.apply import apply_all, decode_all
 from controlplane.cli.client import ApiClient, ApiFailure, ApiSettings
@@ -188,6 +190,15 @@ def test_dockerfile_install_steps_in_a_fresh_venv(tmp_path: Path) -> None:
     envoy = subprocess.run([str(bin_dir / "python"), "-c", locate], capture_output=True, text=True, timeout=60,
                            check=False, env=env)
     assert envoy.returncode == 0 and envoy.stdout.strip().startswith(str(env_dir)), envoy
+    # The GUI's files are package data: the installed (non-editable) package serves them. `-I` and a cwd
+    # without sources, so nothing but the venv's site-packages can provide `controlplane`.
+    gui = ("import controlplane, json; from controlplane.api.gui import load_gui; "
+           "print(json.dumps([controlplane.__file__, sorted(load_gui().assets)]))")
+    listed = subprocess.run([str(bin_dir / "python"), "-I", "-c", gui], capture_output=True, text=True, timeout=60,
+                            check=False, env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    where, assets = json.loads(listed.stdout)
+    assert where.startswith(str(env_dir)) and assets == sorted(load_gui().assets), (where, assets)
     assert sys.prefix != str(env_dir)  # really a separate environment
 
 

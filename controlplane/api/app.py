@@ -4,6 +4,8 @@
 in. Without `auth` (the API tests' bare app) every request is allowed and there are no token routes. The
 browser guard (origin.py: Host, Origin, Content-Type) runs in every app, before auth; `allowed_hosts`
 defaults to what an API bound to 127.0.0.1 answers.
+`/gui` serves the web GUI's files (gui.py) and `/events` the live change notifications it follows (sse.py);
+without `events` (the API tests' bare app) the stream has a hub of its own that nothing feeds.
 `/ready` means "can serve config" (what a load balancer or a Kubernetes readiness probe asks): 503 with a
 short reason until `readiness` says the first full generation has published, 200 after. The API itself
 answers from the first moment, so an operator can apply resources while the control plane still loads.
@@ -20,8 +22,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane.api import auth as auth_routes
-from controlplane.api import dry_run, fleet, inspect_routes, mesh_insights, meta, resources
+from controlplane.api import dry_run, fleet, gui, inspect_routes, mesh_insights, meta, resources, sse
 from controlplane.api.errors import Handler, error_middleware
+from controlplane.api.events import EventHub
 from controlplane.api.inspection import Inspector
 from controlplane.api.keys import AUTH, INSPECTOR, MAX_BODY, METRICS, READINESS, STORE, ApiAuth, Readiness
 from controlplane.api.meta import INFO, ServerInfo
@@ -68,7 +71,7 @@ def _always_ready() -> str | None:
 def create_app(
     store: Store, metrics_: Metrics, inspector: Inspector | None = None, *, max_body: int = DEFAULT_MAX_BODY,
     auth: ApiAuth | None = None, allowed_hosts: AllowedHosts = LOOPBACK_ONLY, readiness: Readiness = _always_ready,
-    info: ServerInfo | None = None,
+    info: ServerInfo | None = None, events: sse.LiveEvents | None = None, gui_files: gui.GuiFiles | None = None,
 ) -> web.Application:
     # Inside error_middleware, so refusals get Kuma bodies; the browser guard before auth, so a cross-site
     # request is refused as such even from loopback, where auth would let it through.
@@ -95,4 +98,6 @@ def create_app(
     inspect_routes.add_routes(app)
     fleet.add_routes(app)
     dry_run.add_routes(app)
+    sse.add_routes(app, events if events is not None else sse.LiveEvents(EventHub()))
+    gui.add_routes(app, gui_files if gui_files is not None else gui.load_gui())
     return app

@@ -1,5 +1,6 @@
-"""Fleet and span-flow routes: Kuma's `dataplanes+insights`, the Envoys without a Dataplane, and the
-span-flow verdicts of a dataplane and of a mesh. 503 until the xDS side provides an Inspector.
+"""Fleet and span-flow routes: Kuma's `dataplanes+insights`, the Envoys without a Dataplane, the span-flow
+verdicts of a dataplane and of a mesh, and the mesh's service graph (services, their dependencies and where
+tracing works: what the GUI draws). 503 until the xDS side provides an Inspector.
 
 `GET /meshes/{mesh}/dataplanes/{name}/spans` is below a dataplane, so `--api-read-auth` protects it like
 every per-dataplane inspection route (api/auth.py); the others show no more than `GET /dataplanes` does.
@@ -49,6 +50,11 @@ async def mesh_spans(request: web.Request) -> web.Response:
     return web.json_response(insights_views.mesh_spans_body(inspector_of(request).mesh_spans(request.match_info["mesh"])))
 
 
+async def service_graph(request: web.Request) -> web.Response:
+    graph = inspector_of(request).service_graph(request.match_info["mesh"])
+    return web.json_response(insights_views.service_graph_body(graph))
+
+
 def _tags(request: web.Request) -> list[tuple[str, str]]:
     tags = []
     for raw in request.query.getall("tag", []):
@@ -74,3 +80,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/unknown-dataplanes", unknown_dataplanes)
     app.router.add_get("/meshes/{mesh}/dataplanes/{name}/spans", dataplane_spans)
     app.router.add_get("/meshes/{mesh}/spans", mesh_spans)
+    app.router.add_get("/meshes/{mesh}/service-graph", service_graph)

@@ -18,9 +18,11 @@ from controlplane.resources.codec import encode_resource, format_time
 from controlplane.spans.flow import Rates, outcome
 from controlplane.spans.stats import Counts
 from controlplane.spans.verdict import State, Verdict
+from controlplane.xds.attachments import Attachment
 from controlplane.xds.ghosts import Ghost
 from controlplane.xds.inspect import DataplaneOverview, MeshSpans
 from controlplane.xds.observer import SubscriptionStatus, TypeStatus
+from controlplane.xds.service_graph import ServiceGraph
 
 _ENVELOPE: Final = ("type", "mesh", "name", "creationTime", "modificationTime", "labels")
 _KUMA_TYPES: Final = (("cds", "Cluster"), ("eds", "ClusterLoadAssignment"), ("lds", "Listener"),
@@ -42,7 +44,7 @@ def overview_body(overview: DataplaneOverview) -> dict[str, object]:
     insight: dict[str, object] = {}
     if overview.subscriptions:
         insight["subscriptions"] = [subscription_body(s) for s in overview.subscriptions]
-    insight["metadata"] = {"tracing": spans_body(overview.spans)}
+    insight["metadata"] = {"tracing": spans_body(overview.spans), "xds": xds_state_body(overview.subscriptions)}
     body["dataplaneInsight"] = insight
     return body
 
@@ -60,6 +62,22 @@ def subscription_body(s: SubscriptionStatus) -> dict[str, object]:
     body["status"] = status
     if s.envoy_version is not None:
         body["version"] = {"envoy": {"version": str(s.envoy_version)}}
+    return body
+
+
+def xds_state_body(subscriptions: tuple[SubscriptionStatus, ...]) -> dict[str, object]:
+    """The config state of the newest open stream: `nacked` when Envoy rejected the version it was last sent
+    of some type (those types listed, with the version; Envoy's message is on the protected `/xds` route),
+    `pending` while a sent version awaits its ACK, `acked`; `offline` without an open stream."""
+    online = [s for s in subscriptions if s.online]
+    if not online:
+        return {"state": "offline"}
+    types = online[-1].types.values()
+    nacked = [t for t in types if t.nack_version and t.nack_version == t.version_sent]
+    pending = [t for t in types if t.version_sent and t.version_sent not in (t.version_acked, t.nack_version)]
+    body: dict[str, object] = {"state": "nacked" if nacked else "pending" if pending else "acked"}
+    if nacked:
+        body["nacked"] = [{"type": t.type_url.rsplit(".", 1)[-1], "version": t.nack_version} for t in nacked]
     return body
 
 
@@ -137,3 +155,24 @@ def ghosts_body(ghosts: list[Ghost]) -> dict[str, object]:
     return {"total": len(ghosts), "items": [
         {"nodeId": g.node_id, "mesh": g.mesh, "name": g.name, "connectTime": timestamp(g.connected_since),
          "message": g.message} for g in ghosts]}
+
+
+def service_graph_body(graph: ServiceGraph) -> dict[str, object]:
+    return {"mesh": graph.mesh,
+            "services": [{"name": n.name, "dataplanes": list(n.dataplanes), "online": n.online,
+                          "verdicts": dict(n.verdicts)} for n in graph.services],
+            "edges": [{"source": e.source, "destination": e.destination, "outbounds": e.outbounds, "traced": e.traced,
+                       "notTraced": [{"reason": reason, "outbounds": n} for reason, n in e.not_traced.items()]}
+                      for e in graph.edges]}
+
+
+def attachments_body(mesh: str, attachments: list[Attachment]) -> dict[str, object]:
+    items = []
+    for a in attachments:
+        item: dict[str, object] = {"mesh": mesh, "name": a.dataplane, "role": a.role}
+        if a.position:
+            item["position"] = a.position
+        if a.by:
+            item["by"] = {"type": a.by_kind, "name": a.by}
+        items.append(item)
+    return {"total": len(items), "items": items}

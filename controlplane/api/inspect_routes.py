@@ -1,7 +1,8 @@
 """Kuma-style inspection routes; they answer 503 until the xDS side provides an Inspector.
 
 A policy's dataplanes are routed for every policy kind (`/meshes/{mesh}/{ws}/{name}/dataplanes`, Kuma's
-legacy path that `kumactl inspect <policy>` reads).
+legacy path that `kumactl inspect <policy>` reads), and so are its attachments (`.../{name}/_attachments`,
+this control plane's: the dataplanes it applies to, is displaced on or is outranked on, for the GUI).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 
 from aiohttp import web
 
-from controlplane.api import inspect_views
+from controlplane.api import insights_views, inspect_views
 from controlplane.api.errors import ApiError
 from controlplane.api.inspection import Inspector
 from controlplane.api.keys import INSPECTOR
@@ -53,6 +54,14 @@ async def policy_resources_dataplanes(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "total": len(items)})
 
 
+async def policy_attachments(request: web.Request) -> web.Response:
+    """Where the policy applies, and where it selects a proxy but is displaced or outranked (GUI)."""
+    m = request.match_info
+    kind = KINDS.by_ws_path(m["ws"])
+    attachments = inspector_of(request).policy_attachments(kind, m["mesh"], m["name"])
+    return web.json_response(insights_views.attachments_body(m["mesh"], attachments))
+
+
 async def dataplane_xds(request: web.Request) -> web.Response:
     m = request.match_info
     view = inspector_of(request).dataplane_xds(m["mesh"], m["name"])
@@ -84,3 +93,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"/meshes/{{mesh}}/dataplanes/{{name}}/{{view:{'|'.join(VIEWS)}}}", envoy_view)
     app.router.add_get(f"/meshes/{{mesh}}/{{ws:{policies}}}/{{name}}/dataplanes", policy_dataplanes)
     app.router.add_get(f"/meshes/{{mesh}}/{{ws:{policies}}}/{{name}}/_resources/dataplanes", policy_resources_dataplanes)
+    app.router.add_get(f"/meshes/{{mesh}}/{{ws:{policies}}}/{{name}}/_attachments", policy_attachments)

@@ -13,10 +13,12 @@ from controlplane.resources.kind import Kind
 from controlplane.resources.model import Resource
 from controlplane.spans.verdict import Verdict
 from controlplane.xds.admin_tunnel import AdminAnswer
+from controlplane.xds.attachments import Attachment
 from controlplane.xds.envoy_version import EnvoyVersion
 from controlplane.xds.ghosts import Ghost
 from controlplane.xds.inspect import DataplaneOverview, DataplaneView, MeshSpans, XdsView
 from controlplane.xds.preview import ResourceEffect
+from controlplane.xds.service_graph import ServiceGraph
 
 
 class Inspector(Protocol):
@@ -26,6 +28,14 @@ class Inspector(Protocol):
 
     def policy_dataplanes(self, kind: Kind, mesh: str, name: str) -> list[str]:
         """Dataplanes on which the policy decides."""
+        ...
+
+    def policy_attachments(self, kind: Kind, mesh: str, name: str) -> list[Attachment]:
+        """Dataplanes the policy applies to, is displaced on (another kind decides) or is outranked on."""
+        ...
+
+    def service_graph(self, mesh: str) -> ServiceGraph:
+        """The mesh's services, their outbound dependencies, and where tracing works."""
         ...
 
     def connected_dataplanes(self, mesh: str) -> dict[str, EnvoyVersion | None]:

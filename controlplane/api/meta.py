@@ -27,6 +27,8 @@ from controlplane.resources.schema import json_field_names
 
 PRODUCT: Final = "controlplane"
 TAGLINE: Final = "Kuma-compatible tracing control plane"
+GUI_PATH: Final = "/gui"
+"""Where the web GUI is served (api/gui.py); Kuma's index names its GUI's base path the same way."""
 MESH_INSIGHT: Final = {
     "includeInFederation": False, "name": "MeshInsight", "path": "mesh-insights",
     "pluralDisplayName": "Mesh Insights", "readOnly": True, "scope": "Global",
@@ -58,7 +60,7 @@ INFO: Final = web.AppKey("server_info", ServerInfo)
 
 def index_body(info: ServerInfo) -> dict[str, object]:
     return {"hostname": socket.gethostname(), "tagline": TAGLINE, "product": PRODUCT, "version": __version__,
-            "instanceId": info.instance_id, "clusterId": info.cluster_id, "gui": ""}
+            "instanceId": info.instance_id, "clusterId": info.cluster_id, "gui": GUI_PATH}
 
 
 def descriptor(kind: Kind) -> dict[str, object]:

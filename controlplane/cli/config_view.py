@@ -80,6 +80,7 @@ def config_view(config: RunConfig, api_port: int, xds_port: int) -> dict[str, ob
             "authn": {"localhostIsAdmin": config.api_localhost_is_admin, "readAuth": config.api_read_auth},
             "allowedHosts": list(config.api_allowed_hosts),
             "maxConnections": config.api_max_connections,
+            "gui": {"enabled": True, "basePath": "/gui", "maxEventClients": config.api_max_event_clients},
         },
         "dpServer": {
             "interface": config.xds_host, "port": xds_port, "tls": tls,

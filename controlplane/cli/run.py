@@ -25,17 +25,16 @@ from typing import Final
 import click
 import grpc
 import structlog
-from aiohttp import web
 
-from controlplane.api.app import create_app
-from controlplane.api.keys import ApiAuth
-from controlplane.api.listener import ApiServer, api_runner, start_api_server
-from controlplane.api.meta import ServerInfo
+from controlplane.api.event_feed import LiveFeeds
+from controlplane.api.events import DEFAULT_MAX_CLIENTS
+from controlplane.api.listener import ApiServer
 from controlplane.api.origin import AllowedHosts
 from controlplane.auth.keys import SigningKey
 from controlplane.auth.revocation import DEFAULT_POLL_INTERVAL_S
 from controlplane.auth.tokens import Tokens
-from controlplane.cli.config_view import cluster_id, config_view
+from controlplane.cli.api_serving import build_api_app, start_api
+from controlplane.cli.config_view import config_view
 from controlplane.cli.security import (
     SIGNING_KEY_ENV,
     ServerTls,
@@ -64,7 +63,7 @@ from controlplane.xds.authn import DATAPLANE_AUTH_MODES, Authenticator, TokenAut
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.ghosts import GhostWatch
 from controlplane.xds.inspect import XdsInspector
-from controlplane.xds.observer import StatusRegistry
+from controlplane.xds.observer import CompositeObserver, StatusRegistry, StreamObserver
 from controlplane.xds.reconciler import Reconciler, ReconcilerObserver
 from controlplane.xds.server import start_ads_server
 from controlplane.xds.server_options import DEFAULT_MAX_RECEIVE_BYTES, server_options
@@ -107,6 +106,7 @@ class RunConfig:
     xds_max_connections: int | None = None
     """None = unbounded; `serve()` sets both from the descriptor budget (process_limits.py)."""
     api_max_connections: int | None = None
+    api_max_event_clients: int = DEFAULT_MAX_CLIENTS
 
     @property
     def dataplane_reads(self) -> bool:
@@ -156,6 +156,8 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--revocation-poll-interval", "revocation_poll_s", type=click.FloatRange(min=0.05),
               default=DEFAULT_POLL_INTERVAL_S, show_default=True,
               help="Seconds between reads of revocations made through other replicas.")
+@click.option("--api-max-event-clients", type=click.IntRange(min=1), default=DEFAULT_MAX_CLIENTS, show_default=True,
+              help="Most clients (GUI pages) that may follow GET /events at once; more get 503.")
 @click.option("--xds-max-receive-bytes", type=click.IntRange(min=MIN_RECEIVE_BYTES),
               default=DEFAULT_MAX_RECEIVE_BYTES, show_default=True,
               help="Largest ADS request accepted (Envoy's first delta request after a reconnect lists every "
@@ -164,14 +166,14 @@ def run(store_url: str, api_address: str, api_port: int, xds_address: str, xds_p
         debounce_first_s: float, max_wait_s: float, log_format: str, log_level: str, signing_key_file: Path | None,
         dataplane_auth: str, api_localhost_is_admin: bool, tls_cert_file: Path | None, tls_key_file: Path | None,
         admin_token_file: Path | None, api_allowed_hosts: tuple[str, ...], api_read_auth: str,
-        revocation_poll_s: float, xds_max_receive_bytes: int) -> None:
+        revocation_poll_s: float, api_max_event_clients: int, xds_max_receive_bytes: int) -> None:
     """Run the control plane (HTTP API on 5681, ADS on 5678)."""
     configure_logging(log_format, log_level)
     hosts = tuple(h for given in api_allowed_hosts for h in given.split(",") if h.strip())
     config = RunConfig(store_url, api_address, api_port, xds_address, xds_port, debounce_s, max_wait_s,
                        signing_key_file, dataplane_auth, api_localhost_is_admin, tls_cert_file, tls_key_file,
                        admin_token_file, debounce_first_s, hosts, api_read_auth, revocation_poll_s,
-                       xds_max_receive_bytes)
+                       xds_max_receive_bytes, api_max_event_clients=api_max_event_clients)
     try:
         asyncio.run(serve(config))
     except (ValueError, ControlPlaneError) as exc:  # an input, a port or the store, all found at start
@@ -212,30 +214,30 @@ async def running(config: RunConfig, observers: Sequence[ReconcilerObserver] = (
         key = await asyncio.to_thread(open_signing_key, config.store_url, config.signing_key_file)
         tokens, authenticator = await _open_security(config, key, store, metrics)
         cache, status, telemetry = SnapshotCache(), StatusRegistry(), MetricsObserver(metrics)
+        live = LiveFeeds(config.api_max_event_clients)  # the GUI's change notifications
         reconciler = Reconciler(store, cache, metrics, debounce_s=config.debounce_s, max_wait_s=config.max_wait_s,
-                                debounce_first_s=config.debounce_first_s, observers=(telemetry, *observers))
+                                debounce_first_s=config.debounce_first_s, observers=(telemetry, live.reconciler, *observers))
         flows, ghosts = SpanFlows(reconciler.records, metrics), GhostWatch(status, reconciler.world, metrics)
+        live.follow(flows, reconciler.records)
         tunnels = AdminTunnels(authenticator)
         metrics.registry.register(SpanFlowCollector(flows, reconciler.records))
-        grpc_server, xds_port = await _start_ads(config, cache, telemetry, status, authenticator, tls,
-                                                 services=(StatsSink(flows, authenticator).register, tunnels.register))
+        grpc_server, xds_port = await _start_ads(config, cache, CompositeObserver((telemetry, live.streams)), status,
+                                                 authenticator, tls, (StatsSink(flows, authenticator), tunnels))
         stack.push_async_callback(grpc_server.stop, GRACE_S)  # idempotent: on the normal path it ran already
         on_listening()
-        auth = ApiAuth(tokens, config.api_localhost_is_admin, config.dataplane_reads)
         bound: list[ApiServer] = []  # the API's port is known once it listens; /config answers after that
-        info = ServerInfo(cluster_id=cluster_id(config.store_url), config=lambda: config_view(
-            config, bound[0].port if bound else config.api_port, xds_port))
-        app = create_app(store, metrics, XdsInspector(reconciler, cache, status, flows, ghosts, tunnels), auth=auth,
-                         allowed_hosts=allowed_hosts, info=info,
-                         readiness=lambda: None if reconciler.ready.is_set() else NOT_READY)
-        api = await _start_api(app, config, tls)
+        app = build_api_app(config, store, metrics, XdsInspector(reconciler, cache, status, flows, ghosts, tunnels),
+                            tokens, allowed_hosts, live.hub, lambda: None if reconciler.ready.is_set() else NOT_READY,
+                            lambda: config_view(config, bound[0].port if bound else config.api_port, xds_port))
+        api = await start_api(app, config, tls)
         bound.append(api)
         stack.push_async_callback(api.close)  # idempotent too: a start-up failure after this still closes it
         async with asyncio.TaskGroup() as tasks:
             reconciling = tasks.create_task(reconciler.run(), name="reconciler")
             upkeep = [tasks.create_task(sample_loop_lag(metrics.loop_lag_seconds), name="loop-lag"),
                       tasks.create_task(tokens.revocations.run(config.revocation_poll_s), name="revocations"),
-                      tasks.create_task(ghosts.run(), name="ghosts")]
+                      tasks.create_task(ghosts.run(), name="ghosts"),
+                      tasks.create_task(live.run(store), name="events")]
             try:
                 await reconciler.ready.wait()
                 yield ControlPlane(store, cache, reconciler, status, metrics, api.port, xds_port, tokens, flows,
@@ -282,15 +284,15 @@ def _write_admin_token(tokens: Tokens, path: Path) -> None:
         raise StartupError(f"--admin-token-file {path}: {exc.strerror or exc}") from None
 
 
-async def _start_ads(config: RunConfig, cache: SnapshotCache, telemetry: MetricsObserver, status: StatusRegistry,
+async def _start_ads(config: RunConfig, cache: SnapshotCache, telemetry: StreamObserver, status: StatusRegistry,
                      authenticator: Authenticator | None, tls: ServerTls | None,
-                     services: Sequence[Callable[[grpc.aio.Server], None]] = ()) -> tuple[grpc.aio.Server, int]:
+                     services: Sequence[StatsSink | AdminTunnels] = ()) -> tuple[grpc.aio.Server, int]:
     try:
         return await start_ads_server(cache, config.xds_host, config.xds_port, telemetry, status=status,
                                       authenticator=authenticator, credentials=tls.grpc_credentials if tls else None,
                                       options=server_options(max_receive_bytes=config.xds_max_receive_bytes,
                                                              max_connections=config.xds_max_connections),
-                                      services=services)
+                                      services=[service.register for service in services])
     except RuntimeError as exc:  # grpc's "Failed to bind to address ...": the port was taken since the check
         reason = bind_problem(config.xds_host, config.xds_port) or str(exc)
         raise StartupError(port_unavailable("ADS server", config.xds_host, config.xds_port, "--xds-port",
@@ -357,21 +359,6 @@ def _with_connection_budget(config: RunConfig, open_files: int) -> RunConfig:
         api_max_connections=config.api_max_connections or budget.api,
     )
     return config
-
-
-async def _start_api(app: web.Application, config: RunConfig, tls: ServerTls | None) -> ApiServer:
-    try:
-        api = await start_api_server(api_runner(app), config.api_host, config.api_port,
-                                     ssl_context=tls.ssl_context if tls else None,
-                                     max_connections=config.api_max_connections)
-    except OSError as exc:  # taken since the check (or the ADS server took it: same port for both)
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio words it "error while ..."
-        raise StartupError(port_unavailable("HTTP API", config.api_host, config.api_port, "--api-port",
-                                            reason)) from None
-    scheme = "https" if tls else "http"
-    log.info("api_listening", address=config.api_host, port=api.port, url=f"{scheme}://{config.api_host}:{api.port}",
-             localhost_is_admin=config.api_localhost_is_admin, dataplane_auth=config.dataplane_auth)
-    return api
 
 
 def _redact(url: str) -> str:

@@ -103,6 +103,7 @@ def meshtrace_next_steps(api_url: str, entry_url: str) -> str:
     """What to try while the MeshTrace demo runs (``entry_url``: frontend's sidecar)."""
     return f"""
 Control plane API: {api_url}   (Ctrl-C stops everything)
+Web GUI: {api_url}/gui/   (the service graph: {api_url}/gui/meshes/default/graph)
 Try, in another shell:
   export CONTROLPLANE_API_URL={api_url}
   controlplane get meshtraces

@@ -214,6 +214,7 @@ def _print_next_steps(api_url: str, receiver: SpanReceiver | None) -> None:
   kill -USR2 {os.getpid()}     # starts it again: spans flow again""" if receiver is not None else "")
     click.echo(f"""
 Control plane API: {api_url}   (Ctrl-C stops everything)
+Web GUI: {api_url}/gui/   (the service graph: {api_url}/gui/meshes/default/graph)
 Try, in another shell:
   export CONTROLPLANE_API_URL={api_url}
   controlplane get meshes

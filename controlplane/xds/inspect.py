@@ -22,6 +22,7 @@ from controlplane.resources.mesh import MESH
 from controlplane.resources.model import Resource, ResourceKey
 from controlplane.spans.verdict import Verdict, judge
 from controlplane.xds.admin_tunnel import AdminAnswer, AdminTunnels
+from controlplane.xds.attachments import Attachment, policy_attachments
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.envoy_version import EnvoyVersion
 from controlplane.xds.generate.notes import ListenerNote
@@ -30,6 +31,7 @@ from controlplane.xds.node import node_id, parse_node_id
 from controlplane.xds.observer import NodeStatus, StatusRegistry, SubscriptionStatus
 from controlplane.xds.preview import ResourceEffect, preview
 from controlplane.xds.reconciler import Reconciler
+from controlplane.xds.service_graph import ServiceGraph, build_service_graph
 from controlplane.xds.snapshot import Snapshot
 from controlplane.xds.span_flows import SpanFlows
 
@@ -112,6 +114,24 @@ class XdsInspector:
             if record is not None and name in record.policies.decision(kind).matched:
                 names.append(dataplane)
         return names
+
+    def policy_attachments(self, kind: Kind, mesh: str, name: str) -> list[Attachment]:
+        """Where the policy applies, is displaced by another kind, or is outranked (xds/attachments.py)."""
+        group = self.reconciler.world.mesh(mesh)
+        policy = group.policies.get(kind, {}).get(name)
+        if group.mesh is None or policy is None:
+            raise NotFound(f"{kind.name} {mesh}/{name}")
+        return policy_attachments(kind, policy, group.mesh, group.dataplanes.values(), self.reconciler.records)
+
+    def service_graph(self, mesh: str) -> ServiceGraph:
+        """The mesh's services, their dependencies and where tracing works (xds/service_graph.py)."""
+        group = self.reconciler.world.mesh(mesh)
+        if group.mesh is None:
+            raise NotFound(f"mesh {mesh}")
+        nodes = [node_id(mesh, name) for name in group.dataplanes]
+        verdicts = dict(self.flows.verdicts(nodes))
+        online = [node for node in nodes if self.status.is_connected(node)]
+        return build_service_graph(mesh, group.dataplanes.values(), self.reconciler.records, verdicts, online)
 
     def connected_dataplanes(self, mesh: str) -> dict[str, EnvoyVersion | None]:
         """The dataplanes of `mesh` with an open ADS stream, with the Envoy version each reported. A stream

@@ -48,6 +48,11 @@ class SpanFlows:
         self._max = max_proxies
         self._flows: OrderedDict[str, ProxyFlow] = OrderedDict()
         self._children: dict[tuple[str, str, str], PromCounter] = {}
+        self._listeners: list[Callable[[str], None]] = []
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """`listener(node_id)` after every report is recorded (the GUI's verdict feed); must not block."""
+        self._listeners.append(listener)
 
     def now(self) -> float:
         return self._clock()
@@ -68,6 +73,8 @@ class SpanFlows:
             self._metrics.stats_reports.inc()
             if d is not None:
                 self._count_spans(node_id, d)
+        for listener in self._listeners:
+            listener(node_id)
 
     def _count_spans(self, node_id: str, d: Counts) -> None:
         record = self._records.get(node_id)

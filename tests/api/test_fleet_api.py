@@ -119,7 +119,8 @@ async def test_dataplanes_insights_has_kumas_shape_online_then_offline(cp: Clien
         "dataplaneInsight": {"subscriptions": [subscription], "metadata": {"tracing": {
             "verdict": "no stats", "backend": "jaeger", "type": "zipkin", "policyKind": "TrafficTrace",
             "message": "Envoy has not reported its stats (it runs without the control plane's stats sink, or has "
-                       "not flushed them yet)", "asOf": None, "lastSeen": None, "lastReport": None}}},
+                       "not flushed them yet)", "asOf": None, "lastSeen": None, "lastReport": None},
+            "xds": {"state": "pending"}}},  # CDS sent, not ACKed yet (this client never ACKs)
     }
 
     async def offline() -> bool:

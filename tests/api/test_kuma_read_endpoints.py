@@ -86,7 +86,7 @@ async def test_index_has_kumas_fields(plane: Plane) -> None:
     assert re.fullmatch(re.escape(socket.gethostname()) + r"-[0-9a-f]{4}", body.pop("instanceId"))
     assert re.fullmatch(r"[0-9a-f-]{36}", body.pop("clusterId"))
     assert body == {"hostname": socket.gethostname(), "tagline": "Kuma-compatible tracing control plane",
-                    "product": "controlplane", "version": __version__, "gui": ""}
+                    "product": "controlplane", "version": __version__, "gui": "/gui"}
 
 
 async def test_resource_type_descriptors_are_kumas(plane: Plane) -> None:
@@ -118,7 +118,7 @@ async def test_config_is_the_effective_configuration(plane: Plane) -> None:
         "apiServer": {"http": {"interface": "127.0.0.1", "port": plane.cp.api_port},
                       "https": {"enabled": False, "tlsCertFile": "", "tlsKeyFile": ""},
                       "authn": {"localhostIsAdmin": True, "readAuth": "auto"}, "allowedHosts": [],
-                      "maxConnections": None},
+                      "maxConnections": None, "gui": {"enabled": True, "basePath": "/gui", "maxEventClients": 64}},
         "dpServer": {"interface": "127.0.0.1", "port": plane.cp.xds_port, "tls": False,
                      "authn": {"dpProxy": {"type": "none"}}, "maxReceiveBytes": 4194304, "maxConnections": None},
         "xdsServer": {"debounce": "0.01s", "debounceFirst": "0.02s", "maxWait": "0.1s"},

@@ -73,7 +73,7 @@ async def test_index(api: Api) -> None:
     assert reply.status == 200 and {"instanceId", "clusterId"} <= set(reply.body)
     assert {k: v for k, v in reply.body.items() if k not in ("instanceId", "clusterId")} == {
         "hostname": socket.gethostname(), "tagline": "Kuma-compatible tracing control plane",
-        "version": __version__, "product": "controlplane", "gui": "",
+        "version": __version__, "product": "controlplane", "gui": "/gui",
     }
 
 

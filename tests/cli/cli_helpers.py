@@ -85,10 +85,10 @@ class Server:
 
 
 def start_server(store_url: str, log_path: Path, *extra: str, ca_file: Path | None = None,
-                 cwd: Path | None = None) -> Server:
-    """Start `controlplane run` (plus `extra` options) on a free API port and wait (polling GET /) until it
-    answers; with `ca_file` the API is HTTPS and trusted through that CA."""
-    port = free_port()
+                 cwd: Path | None = None, port: int | None = None) -> Server:
+    """Start `controlplane run` (plus `extra` options) on a free API port (or `port`) and wait (polling GET /)
+    until it answers; with `ca_file` the API is HTTPS and trusted through that CA."""
+    port = port or free_port()
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [controlplane_script(), "run", "--store", store_url, "--api-port", str(port), "--xds-port", "0", *extra],

@@ -29,7 +29,8 @@ from cli_helpers import (
 from sqlite_damage import checkpoint, damage, leaf_pages
 
 from controlplane.api.app import create_app
-from controlplane.cli.run import NOT_READY, RunConfig, _start_ads, _start_api
+from controlplane.cli.api_serving import start_api
+from controlplane.cli.run import NOT_READY, RunConfig, _start_ads
 from controlplane.cli.startup import StartupError
 from controlplane.observability import Metrics
 from controlplane.store.memory import MemoryStore
@@ -234,13 +235,13 @@ def eventually(predicate: Callable[[], bool], message: str, timeout: float = 30.
 
 async def test_a_port_taken_between_the_check_and_the_bind_is_the_same_one_line(squatter: int) -> None:
     """The check binds and lets go; if someone takes the port before the real bind, grpc's RuntimeError
-    and aiohttp's OSError become the same line (run.py's `_start_ads` / `_start_api`)."""
+    and aiohttp's OSError become the same line (run.py's `_start_ads` / api_serving.py's `start_api`)."""
     config = RunConfig("memory", "127.0.0.1", squatter, "127.0.0.1", squatter, 0.1, 1.0)
     metrics = Metrics()
     with pytest.raises(StartupError) as ads:
         await _start_ads(config, SnapshotCache(), MetricsObserver(metrics), StatusRegistry(), None, None)
     with pytest.raises(StartupError) as api:
-        await _start_api(create_app(MemoryStore(), metrics), config, None)
+        await start_api(create_app(MemoryStore(), metrics), config, None)
     in_use = f"127.0.0.1:{squatter}: Address already in use"
     assert [str(ads.value), str(api.value)] == [
         f"cannot listen for the ADS server on {in_use} (choose another port with --xds-port)",

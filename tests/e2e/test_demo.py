@@ -62,6 +62,7 @@ async def test_demo_with_duration_prints_full_traces_and_cleans_up() -> None:
         assert command in stdout
     api = re.search(r"Control plane API: (http://127\.0\.0\.1:\d+)", stdout)
     assert api is not None and api.group(1) != "http://127.0.0.1:5681", stdout  # a free port, not the default
+    assert f"Web GUI: {api.group(1)}/gui/" in stdout, stdout
     pids = _envoy_pids(stdout)
     assert sorted(pids) == ["backend-1", "db-1", "frontend-1"], stdout
     assert all(_gone(pid) for pid in pids.values()), pids
