@@ -50,12 +50,13 @@ def unsampled(service: str, collector: str) -> Stats:
                       f"http.{service}.downstream_rq_total": 3 * i, f"http.{service}.tracing.not_traceable": 3 * i}
 
 
-def _families(stats: Mapping[str, float]) -> list[em.MetricFamily]:
+def _families(stats: Mapping[str, float]) -> list[bytes]:
+    """Each a serialised `MetricFamily`: the message keeps them as bytes (protos/envoy_metrics.proto)."""
     out = []
     for name, value in stats.items():
         gauge = name.rpartition(".")[2] in GAUGES
         metric = em.Metric(gauge=em.Gauge(value=value)) if gauge else em.Metric(counter=em.Counter(value=value))
-        out.append(em.MetricFamily(name=name, type=em.GAUGE if gauge else em.COUNTER, metric=[metric]))
+        out.append(em.MetricFamily(name=name, type=em.GAUGE if gauge else em.COUNTER, metric=[metric]).SerializeToString())
     return out
 
 
