@@ -3,8 +3,9 @@
 Nodes are services (`kuma.io/service` of the Dataplanes' inbounds, plus services only reached, which nobody
 in the mesh serves); an edge A → B means a proxy of A has an outbound to B. Whether an edge is traced is
 read from the listener notes of the published snapshot (the reconciler's records: the outbound listener's
-`traced` and its reason), never re-derived, so the graph cannot disagree with the config Envoy has. A proxy
-whose configuration is not generated yet counts as `pending` on its edges. Node states are the span-flow
+`traced` and its reason), never re-derived, so the graph cannot disagree with the config Envoy has. Only
+connected proxies are generated (xds/reconciler.py), so one that is not connected counts as `pending` on
+its edges. Node states are the span-flow
 verdicts of the service's proxies, counted, and how many of them have an open ADS stream.
 
 Pure (values in, a value out, sorted): the inspector (xds/inspect.py) gathers the records, verdicts and
@@ -24,7 +25,7 @@ from controlplane.xds.generate.context import service_of
 from controlplane.xds.node import node_id
 from controlplane.xds.reconciler import ProxyRecord
 
-PENDING: Final = "the control plane has not generated this proxy's configuration yet"
+PENDING: Final = "not connected: the control plane generates a proxy's configuration when it connects"
 
 
 @dataclass(frozen=True, slots=True)
